@@ -1,0 +1,344 @@
+package netloop
+
+import (
+	"errors"
+	"sync"
+	"syscall"
+	"unsafe"
+
+	"edgepush/frame"
+)
+
+// The write path.
+//
+// A connection's queue holds shared frames (package frame) and the number of
+// bytes they and anything handed to netpoll's output buffer add up to. A
+// frame that would take that past MaxPending marks the connection a slow
+// consumer: the frame is dropped, counted, and the connection is cut off.
+//
+// Whoever sets scheduled owns the drain until it clears it: a writer
+// goroutine, or the goroutine waiting on a full socket. So one connection is
+// written by one goroutine at a time, and frames leave in queue order.
+//
+// A writer takes a connection's whole queue and writes it with one
+// writev(2) straight to the socket, which netpoll keeps non-blocking. If the
+// socket takes only part, the rest is copied into netpoll's output buffer
+// and a goroutine waits in Flush until netpoll's poller has written it (or
+// WriteTimeout passes): a goroutine exists only while a socket is full.
+//
+// The file descriptor is used only under wmu, and the close callback sets
+// fdClosed under wmu before netpoll closes the descriptor, so a write never
+// reaches a descriptor that has been closed and perhaps reused.
+
+// errConnClosed reports a write to a connection netpoll has closed.
+var errConnClosed = errors.New("netloop: connection closed")
+
+// maxIovecs is the most buffers one writev(2) takes (IOV_MAX on Linux).
+const maxIovecs = 1024
+
+// Send implements hub.Subscriber: it queues a push. It never blocks.
+func (c *conn) Send(f *frame.Frame) bool {
+	return c.enqueue(f, afterNothing)
+}
+
+// enqueue adds f to the queue and then, if after is not afterNothing,
+// refuses further frames and records what to do once f is written. A final
+// frame (after != afterNothing) is not subject to MaxPending.
+func (c *conn) enqueue(f *frame.Frame, after afterWrite) bool {
+	c.mu.Lock()
+	if c.refusing {
+		c.mu.Unlock()
+		c.server.metrics.drop(dropClosed, 1)
+		return false
+	}
+	if after == afterNothing && c.queued+f.Len() > c.server.cfg.MaxPending {
+		c.refusing = true
+		c.mu.Unlock()
+		c.server.metrics.drop(dropSlowConsumer, 1)
+		c.recordReason(reasonSlowConsumer)
+		// Not inline: Send runs under a hub shard lock, and closing
+		// calls back into the hub.
+		go c.nc.Close()
+		return false
+	}
+	f.Retain()
+	c.queue = append(c.queue, f)
+	c.queued += f.Len()
+	if after != afterNothing {
+		c.refusing = true
+		c.after = after
+	}
+	start := !c.scheduled
+	c.scheduled = true
+	c.mu.Unlock()
+	if start {
+		c.writer.schedule(c)
+	}
+	return true
+}
+
+// writer drains the queues of the connections scheduled on it.
+type writer struct {
+	metrics *metrics
+	wake    chan struct{} // one token: there may be work
+	iovecs  []syscall.Iovec
+	batch   []*conn
+
+	mu    sync.Mutex // guards ready
+	ready []*conn
+}
+
+func newWriter(m *metrics) *writer {
+	return &writer{
+		metrics: m,
+		wake:    make(chan struct{}, 1),
+		iovecs:  make([]syscall.Iovec, 0, maxIovecs),
+	}
+}
+
+// schedule puts c on the writer's list; c must not be on it already.
+func (w *writer) schedule(c *conn) {
+	w.mu.Lock()
+	w.ready = append(w.ready, c)
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (w *writer) run(stop <-chan struct{}) {
+	for {
+		select {
+		case <-w.wake:
+		case <-stop:
+			return
+		}
+		for w.drainOnce() {
+		}
+	}
+}
+
+// drainOnce writes the queues of every connection on the list and reports
+// whether there were any.
+func (w *writer) drainOnce() bool {
+	w.mu.Lock()
+	w.batch, w.ready = w.ready, w.batch[:0]
+	w.mu.Unlock()
+	for i, c := range w.batch {
+		c.drain(w)
+		w.batch[i] = nil
+	}
+	return len(w.batch) > 0
+}
+
+// drain writes c's queue until it is empty, the socket is full or the
+// connection is gone. The caller owns the drain (scheduled is set).
+func (c *conn) drain(w *writer) {
+	for {
+		frames, after := c.take()
+		if frames == nil {
+			return
+		}
+		written, handed, err := c.write(w, frames)
+		c.recycle(frames)
+		c.settle(written)
+		switch {
+		case err != nil:
+			c.abandon(err)
+			return
+		case handed > 0:
+			go c.waitFlush(handed, after)
+			return
+		case after != afterNothing:
+			c.finish(after)
+			return
+		}
+	}
+}
+
+// take returns the queue, or nil after clearing scheduled if it is empty.
+func (c *conn) take() ([]*frame.Frame, afterWrite) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	frames := c.queue
+	if len(frames) == 0 {
+		c.scheduled = false
+		return nil, afterNothing
+	}
+	c.queue = c.spare[:0]
+	c.spare = nil
+	return frames, c.after
+}
+
+// recycle releases the frames and keeps the slice for the next take.
+func (c *conn) recycle(frames []*frame.Frame) {
+	for i, f := range frames {
+		f.Release()
+		frames[i] = nil
+	}
+	c.spare = frames[:0]
+}
+
+// settle takes n written bytes off the queued count.
+func (c *conn) settle(n int) {
+	if n == 0 {
+		return
+	}
+	c.mu.Lock()
+	c.queued -= n
+	c.mu.Unlock()
+}
+
+// write sends frames with writev(2). It returns the bytes the socket took
+// and, if it took less than all, the bytes handed to netpoll's output
+// buffer for waitFlush to finish.
+func (c *conn) write(w *writer, frames []*frame.Frame) (written, handed int, err error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.fdClosed {
+		return 0, 0, errConnClosed
+	}
+	for len(frames) > 0 {
+		iovecs, size, count := w.gather(frames)
+		n, err := writev(c.fd, iovecs)
+		w.metrics.add(counterWrites, 1)
+		if err != nil && err != syscall.EAGAIN {
+			return written, 0, err
+		}
+		written += n
+		w.metrics.add(counterBytesOut, n)
+		if n < size {
+			w.metrics.add(counterBlocked, 1)
+			handed, err = c.handOff(frames, n)
+			return written, handed, err
+		}
+		w.metrics.add(counterFramesOut, count)
+		frames = frames[count:]
+	}
+	return written, 0, nil
+}
+
+// gather points the writer's iovecs at up to maxIovecs frames and returns
+// them, their total size and how many frames they cover.
+func (w *writer) gather(frames []*frame.Frame) ([]syscall.Iovec, int, int) {
+	iovecs := w.iovecs[:0]
+	size := 0
+	for _, f := range frames {
+		if len(iovecs) == maxIovecs {
+			break
+		}
+		b := f.Bytes()
+		iovecs = append(iovecs, syscall.Iovec{Base: unsafe.SliceData(b), Len: uint64(len(b))})
+		size += len(b)
+	}
+	return iovecs, size, len(iovecs)
+}
+
+// writev writes iovecs to fd once. It retries EINTR and reports EAGAIN as an
+// error with n = 0.
+func writev(fd int, iovecs []syscall.Iovec) (int, error) {
+	for {
+		n, _, errno := syscall.Syscall(syscall.SYS_WRITEV, uintptr(fd),
+			uintptr(unsafe.Pointer(unsafe.SliceData(iovecs))), uintptr(len(iovecs)))
+		switch errno {
+		case 0:
+			return int(n), nil
+		case syscall.EINTR:
+			continue
+		default:
+			return 0, errno
+		}
+	}
+}
+
+// handOff copies the bytes of frames after the first skip into netpoll's
+// output buffer. The caller holds wmu.
+func (c *conn) handOff(frames []*frame.Frame, skip int) (int, error) {
+	size := -skip
+	for _, f := range frames {
+		size += f.Len()
+	}
+	buf, err := c.nc.Writer().Malloc(size)
+	if err != nil {
+		return 0, err
+	}
+	at := 0
+	for _, f := range frames {
+		b := f.Bytes()
+		if skip >= len(b) {
+			skip -= len(b)
+			continue
+		}
+		at += copy(buf[at:], b[skip:])
+		skip = 0
+	}
+	return size, nil
+}
+
+// waitFlush waits until netpoll has written the handed bytes, then returns
+// the drain to the writer. It runs on its own goroutine, which exists only
+// while the socket is full.
+func (c *conn) waitFlush(handed int, after afterWrite) {
+	c.wmu.Lock()
+	err := errConnClosed
+	if !c.fdClosed {
+		// Holding wmu here is safe: netpoll wakes Flush with an error
+		// before it runs the close callback that takes wmu.
+		err = c.nc.Writer().Flush()
+	}
+	c.wmu.Unlock()
+	if err != nil {
+		c.abandon(err)
+		return
+	}
+	c.settle(handed)
+	if after != afterNothing {
+		c.finish(after)
+		return
+	}
+	c.mu.Lock()
+	idle := len(c.queue) == 0
+	if idle {
+		c.scheduled = false
+	}
+	c.mu.Unlock()
+	if !idle {
+		c.writer.schedule(c)
+	}
+}
+
+// finish does what the last queued frame asked for. The drain stays owned
+// (scheduled stays set): nothing is accepted after a final frame.
+func (c *conn) finish(after afterWrite) {
+	switch after {
+	case afterShutdown:
+		c.wmu.Lock()
+		if !c.fdClosed {
+			syscall.Shutdown(c.fd, syscall.SHUT_WR)
+		}
+		c.wmu.Unlock()
+	case afterClose:
+		c.nc.Close()
+	}
+}
+
+// abandon gives up on a connection whose socket failed: what is queued is
+// dropped and counted, and the connection is closed. The drain stays owned.
+func (c *conn) abandon(err error) {
+	c.mu.Lock()
+	c.refusing = true
+	frames := c.queue
+	c.queue = nil
+	c.mu.Unlock()
+	if len(frames) > 0 {
+		c.server.metrics.drop(dropClosed, len(frames))
+	}
+	for _, f := range frames {
+		f.Release()
+	}
+	if err != errConnClosed {
+		c.recordReason(reasonWriteError)
+	}
+	c.nc.Close()
+}

@@ -1,0 +1,216 @@
+// Package netloop is the user service layer: it accepts TCP connections on a
+// netpoll event loop, upgrades them to WebSocket with gobwas/ws, reads client
+// frames when data is ready, and writes queued frames without ever blocking
+// the loop. No goroutine is kept per connection.
+//
+//	h := hub.New(hub.Config{}, hub.NewMemoryStore())
+//	srv := netloop.New(netloop.Config{}, h)
+//	ln, _ := net.Listen("tcp", ":8080")
+//	go srv.Serve(ln)          // returns after Shutdown
+//	...
+//	srv.Shutdown(ctx)         // every client gets close 1001
+//
+// Reading: netpoll calls OnRequest on a pooled goroutine, one at a time per
+// connection. The handler consumes every byte it is given: whole frames are
+// handled in place (unmasked in netpoll's buffer), and a partial frame or
+// handshake is copied into the connection's own pending buffer, bounded by
+// the message and handshake limits, to be parsed once it is complete. A
+// client sending one byte a second therefore holds no goroutine.
+//
+// Writing: every byte a connection sends, from the handshake response to
+// pushes, pongs and close frames, goes through its bounded queue of shared
+// frames (see conn_write.go). Writer goroutines, a fixed number, drain the
+// queues with one writev(2) per connection per round, so several queued
+// frames leave in one system call.
+package netloop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cloudwego/netpoll"
+	"github.com/gobwas/ws"
+
+	"edgepush/frame"
+	"edgepush/hub"
+)
+
+// ErrNotTCP is returned by Serve for a listener that is not TCP.
+var ErrNotTCP = errors.New("netloop: listener is not a *net.TCPListener")
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("netloop: server closed")
+
+// Server is a WebSocket edge. It is safe for concurrent use.
+type Server struct {
+	cfg      Config
+	hub      *hub.Hub
+	frames   *frame.Pool
+	controls *frame.Controls
+	upgrader ws.Upgrader // the zero value: RFC 6455 checks, no extensions
+	page     *frame.Frame // the whole 200 response to GET /, or nil
+	pageHead *frame.Frame // the same without the body, for HEAD
+	metrics  metrics
+	registry registry
+	writers  []*writer
+	nextID   atomic.Uint64
+	closing  atomic.Bool
+	stop     chan struct{}
+	stopOnce sync.Once
+
+	mu   sync.Mutex // guards loop
+	loop netpoll.EventLoop
+}
+
+// New returns a server that delivers pushes from h.
+func New(cfg Config, h *hub.Hub) *Server {
+	cfg = cfg.withDefaults()
+	s := &Server{
+		cfg:      cfg,
+		hub:      h,
+		frames:   h.Frames(),
+		controls: frame.NewControls(),
+		stop:     make(chan struct{}),
+	}
+	if cfg.Page != nil {
+		s.page = frame.Static(appendResponse(nil, 200, "Cache-Control: no-cache\r\n", "text/html; charset=utf-8", cfg.Page, false))
+		s.pageHead = frame.Static(appendResponse(nil, 200, "Cache-Control: no-cache\r\n", "text/html; charset=utf-8", cfg.Page, true))
+	}
+	s.registry.init()
+	s.writers = make([]*writer, cfg.Writers)
+	for i := range s.writers {
+		s.writers[i] = newWriter(&s.metrics)
+		go s.writers[i].run(s.stop)
+	}
+	go s.sweep()
+	return s
+}
+
+// Serve accepts connections on ln until Shutdown. ln must be a
+// *net.TCPListener (one from net.ListenConfig with SO_REUSEPORT works).
+func (s *Server) Serve(ln net.Listener) error {
+	if _, ok := ln.(*net.TCPListener); !ok {
+		return ErrNotTCP
+	}
+	loop, err := netpoll.NewEventLoop(s.onRequest,
+		netpoll.WithOnPrepare(s.onPrepare),
+		netpoll.WithWriteTimeout(s.cfg.WriteTimeout),
+	)
+	if err != nil {
+		return fmt.Errorf("netloop: event loop: %w", err)
+	}
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.loop = loop
+	s.mu.Unlock()
+	if err := loop.Serve(ln); err != nil && !s.closing.Load() {
+		return fmt.Errorf("netloop: serve: %w", err)
+	}
+	return ErrServerClosed
+}
+
+// Shutdown stops accepting, sends close 1001 to every client, waits for them
+// to close (at most CloseTimeout, or until ctx is done) and then closes what
+// is left.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.closing.Store(true)
+	for _, c := range s.registry.snapshot(nil) {
+		c.fail(closeShutdown)
+	}
+	wait, cancel := context.WithTimeout(ctx, s.cfg.CloseTimeout)
+	s.registry.waitEmpty(wait)
+	cancel()
+	s.mu.Lock()
+	loop := s.loop
+	s.mu.Unlock()
+	var err error
+	if loop != nil {
+		err = loop.Shutdown(ctx)
+	}
+	for _, c := range s.registry.snapshot(nil) {
+		c.nc.Close()
+	}
+	s.stopOnce.Do(func() { close(s.stop) })
+	return err
+}
+
+// Stats are a server's gauges.
+type Stats struct {
+	Connections int // open TCP connections, upgraded or not
+}
+
+// Stats returns the server's gauges.
+func (s *Server) Stats() Stats {
+	return Stats{Connections: s.registry.count()}
+}
+
+// registry holds every open connection, for the keepalive sweep and
+// shutdown.
+type registry struct {
+	mu    sync.Mutex // guards conns
+	conns map[*conn]struct{}
+	empty chan struct{} // closed and replaced when conns becomes empty
+}
+
+func (r *registry) init() {
+	r.conns = make(map[*conn]struct{})
+	r.empty = make(chan struct{})
+}
+
+func (r *registry) add(c *conn) {
+	r.mu.Lock()
+	r.conns[c] = struct{}{}
+	r.mu.Unlock()
+}
+
+func (r *registry) remove(c *conn) {
+	r.mu.Lock()
+	delete(r.conns, c)
+	if len(r.conns) == 0 {
+		close(r.empty)
+		r.empty = make(chan struct{})
+	}
+	r.mu.Unlock()
+}
+
+func (r *registry) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.conns)
+}
+
+// snapshot appends every connection to dst.
+func (r *registry) snapshot(dst []*conn) []*conn {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for c := range r.conns {
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+// waitEmpty returns when no connection is left or ctx is done.
+func (r *registry) waitEmpty(ctx context.Context) {
+	r.mu.Lock()
+	if len(r.conns) == 0 {
+		r.mu.Unlock()
+		return
+	}
+	empty := r.empty
+	r.mu.Unlock()
+	select {
+	case <-empty:
+	case <-ctx.Done():
+	}
+}
+
+// now is the server's clock for timeouts, in unix nanoseconds.
+func now() int64 { return time.Now().UnixNano() }
