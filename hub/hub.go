@@ -26,12 +26,14 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"edgepush/frame"
 )
 
-// ErrInvalidJSON reports a text push whose data is not a JSON value.
-var ErrInvalidJSON = errors.New("data is not valid JSON")
+// ErrInvalidJSON reports a text push whose data is not a JSON value in
+// valid UTF-8 (a text frame must be UTF-8, RFC 6455 section 5.6).
+var ErrInvalidJSON = errors.New("data is not valid JSON in UTF-8")
 
 // Subscriber is what the hub delivers frames to: in the server, a
 // connection's write queue.
@@ -236,7 +238,7 @@ func (h *Hub) Publish(ctx context.Context, k Key, kind Kind, data []byte) (Resul
 	if err := k.Validate(); err != nil {
 		return Result{}, err
 	}
-	if kind == Text && !json.Valid(data) {
+	if kind == Text && (!json.Valid(data) || !utf8.Valid(data)) {
 		return Result{}, ErrInvalidJSON
 	}
 	seq, err := h.store.NextSeq(ctx, k)

@@ -117,6 +117,7 @@ func TestPublishRejectsBadInput(t *testing.T) {
 		{name: "C1 control", key: Key{App: "a", ID: "1\u0085"}, kind: Text, data: `1`, err: ErrKeyControl},
 		{name: "bad utf8", key: Key{App: "a", ID: "\xff"}, kind: Text, data: `1`, err: ErrKeyUTF8},
 		{name: "bad json", key: Key{App: "a", ID: "1"}, kind: Text, data: `{`, err: ErrInvalidJSON},
+		{name: "json with bad utf8", key: Key{App: "a", ID: "1"}, kind: Text, data: "\"\xff\"", err: ErrInvalidJSON},
 		{name: "empty json", key: Key{App: "a", ID: "1"}, kind: Text, data: ``, err: ErrInvalidJSON},
 	}
 	for _, tc := range cases {
