@@ -1,0 +1,165 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// Config is the server's configuration, read from flags and the
+// environment by parseConfig.
+type Config struct {
+	Listen       string        // -listen: WebSocket at /ws, demo page at /
+	API          string        // -api: internal publish API, health and metrics
+	Demo         bool          // -demo: run the demo sensor source
+	Echo         bool          // -echo: serve /echo
+	MaxMessage   int           // -max-message: largest client message, bytes
+	MaxIDs       int           // -max-ids: most ids in one sub or unsub
+	MaxPending   int           // -max-pending: bytes queued to one connection before it is cut off
+	Origins      []string      // -origins: allowed Origin values; empty allows any
+	PingInterval time.Duration // -ping-interval: ping connections quiet this long
+	LogLevel     slog.Level    // -log-level
+}
+
+// envPrefix starts the environment variable of every flag: -max-ids is
+// EDGEPUSH_MAX_IDS.
+const envPrefix = "EDGEPUSH_"
+
+// errConfig marks an invalid setting.
+var errConfig = errors.New("invalid configuration")
+
+// parseConfig reads the configuration from the command-line arguments (not
+// including the program name) and, for each flag not given there, from its
+// environment variable as getenv returns it. It returns flag.ErrHelp for -h.
+func parseConfig(args []string, getenv func(string) string) (Config, error) {
+	cfg := Config{}
+	var origins string
+	fs := newFlagSet(&cfg, &origins)
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("%w: unexpected argument %q", errConfig, fs.Arg(0))
+	}
+	if err := applyEnv(fs, getenv); err != nil {
+		return Config{}, err
+	}
+	cfg.Origins = splitList(origins)
+	if err := cfg.validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// newFlagSet defines the flags, with their defaults, over cfg; -origins
+// goes to origins as given.
+func newFlagSet(cfg *Config, origins *string) *flag.FlagSet {
+	fs := flag.NewFlagSet("edgepush", flag.ContinueOnError)
+	fs.StringVar(&cfg.Listen, "listen", ":8080", "`address` of the WebSocket server: /ws, the demo page at /")
+	fs.StringVar(&cfg.API, "api", "127.0.0.1:8081", "`address` of the internal API: /v1/publish, /healthz, /metrics")
+	fs.BoolVar(&cfg.Demo, "demo", false, "publish made-up sensor readings to app demo, ids 001 to 010")
+	fs.BoolVar(&cfg.Echo, "echo", false, "serve /echo, which sends every message back")
+	fs.IntVar(&cfg.MaxMessage, "max-message", 64<<10, "largest message a client may send, in `bytes`")
+	fs.IntVar(&cfg.MaxIDs, "max-ids", 256, "most ids one sub or unsub message may carry")
+	fs.IntVar(&cfg.MaxPending, "max-pending", 1<<20, "`bytes` queued to one connection before it is cut off as a slow consumer")
+	fs.StringVar(origins, "origins", "", "comma-separated `list` of allowed Origin values; empty allows any")
+	fs.DurationVar(&cfg.PingInterval, "ping-interval", 30*time.Second, "ping a connection after it has been quiet this `duration`")
+	cfg.LogLevel = slog.LevelInfo
+	fs.Var((*levelFlag)(&cfg.LogLevel), "log-level", "least severe `level` logged: debug, info (the default), warn or error")
+	return fs
+}
+
+// printUsage writes the flags and their environment variables to w.
+func printUsage(w io.Writer) {
+	fs := newFlagSet(&Config{}, new(string))
+	fmt.Fprintf(w, "Usage: edgepush [flags]\n\nEvery flag can also be set with the environment variable %s<NAME>\n(-max-ids is %sMAX_IDS); a flag on the command line wins.\n\n", envPrefix, envPrefix)
+	fs.VisitAll(func(f *flag.Flag) { f.Usage += " (env " + envName(f.Name) + ")" })
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+}
+
+// envName returns the environment variable of a flag.
+func envName(flagName string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// applyEnv sets each flag not given on the command line from its
+// environment variable, if that is not empty.
+func applyEnv(fs *flag.FlagSet, getenv func(string) string) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if err != nil || given[f.Name] {
+			return
+		}
+		name := envName(f.Name)
+		if v := getenv(name); v != "" {
+			if e := fs.Set(f.Name, v); e != nil {
+				err = fmt.Errorf("%w: %s=%q: %v", errConfig, name, v, e)
+			}
+		}
+	})
+	return err
+}
+
+// splitList splits a comma-separated list, trimming spaces and dropping
+// empty items.
+func splitList(s string) []string {
+	var out []string
+	for item := range strings.SplitSeq(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+// validate checks the values that parse but make no sense.
+func (c Config) validate() error {
+	switch {
+	case c.Listen == "":
+		return fmt.Errorf("%w: -listen is empty", errConfig)
+	case c.API == "":
+		return fmt.Errorf("%w: -api is empty", errConfig)
+	case c.MaxMessage <= 0:
+		return fmt.Errorf("%w: -max-message must be positive, not %d", errConfig, c.MaxMessage)
+	case c.MaxIDs <= 0:
+		return fmt.Errorf("%w: -max-ids must be positive, not %d", errConfig, c.MaxIDs)
+	case c.MaxPending <= 0:
+		return fmt.Errorf("%w: -max-pending must be positive, not %d", errConfig, c.MaxPending)
+	case c.PingInterval <= 0:
+		return fmt.Errorf("%w: -ping-interval must be positive, not %v", errConfig, c.PingInterval)
+	}
+	return nil
+}
+
+// levelFlag is a slog.Level that takes only the four names.
+type levelFlag slog.Level
+
+func (l *levelFlag) String() string {
+	if l == nil {
+		return slog.LevelInfo.String()
+	}
+	return strings.ToLower(slog.Level(*l).String())
+}
+
+func (l *levelFlag) Set(s string) error {
+	levels := map[string]slog.Level{
+		"debug": slog.LevelDebug,
+		"info":  slog.LevelInfo,
+		"warn":  slog.LevelWarn,
+		"error": slog.LevelError,
+	}
+	level, ok := levels[strings.ToLower(s)]
+	if !ok {
+		return fmt.Errorf("unknown level %q: use debug, info, warn or error", s)
+	}
+	*l = levelFlag(level)
+	return nil
+}

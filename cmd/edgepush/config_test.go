@@ -1,0 +1,158 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"log/slog"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func defaults() Config {
+	return Config{
+		Listen:       ":8080",
+		API:          "127.0.0.1:8081",
+		MaxMessage:   65536,
+		MaxIDs:       256,
+		MaxPending:   1048576,
+		PingInterval: 30 * time.Second,
+		LogLevel:     slog.LevelInfo,
+	}
+}
+
+// with returns the defaults changed by change.
+func with(change func(*Config)) Config {
+	c := defaults()
+	change(&c)
+	return c
+}
+
+func TestParseConfig(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		want    Config
+		wantErr string // a part of the error; empty: no error
+	}{
+		{name: "defaults", want: defaults()},
+		{name: "every flag", args: []string{
+			"-listen", ":9000", "-api", "127.0.0.1:9001", "-demo", "-echo",
+			"-max-message", "1024", "-max-ids", "16", "-max-pending", "4096",
+			"-origins", "https://a.example, https://b.example,,", "-ping-interval", "5s", "-log-level", "debug",
+		}, want: Config{
+			Listen: ":9000", API: "127.0.0.1:9001", Demo: true, Echo: true,
+			MaxMessage: 1024, MaxIDs: 16, MaxPending: 4096,
+			Origins:      []string{"https://a.example", "https://b.example"},
+			PingInterval: 5 * time.Second, LogLevel: slog.LevelDebug,
+		}},
+		{name: "every env variable", env: map[string]string{
+			"EDGEPUSH_LISTEN": ":9000", "EDGEPUSH_API": "127.0.0.1:9001", "EDGEPUSH_DEMO": "true", "EDGEPUSH_ECHO": "1",
+			"EDGEPUSH_MAX_MESSAGE": "1024", "EDGEPUSH_MAX_IDS": "16", "EDGEPUSH_MAX_PENDING": "4096",
+			"EDGEPUSH_ORIGINS": "https://a.example", "EDGEPUSH_PING_INTERVAL": "1m", "EDGEPUSH_LOG_LEVEL": "WARN",
+		}, want: Config{
+			Listen: ":9000", API: "127.0.0.1:9001", Demo: true, Echo: true,
+			MaxMessage: 1024, MaxIDs: 16, MaxPending: 4096,
+			Origins:      []string{"https://a.example"},
+			PingInterval: time.Minute, LogLevel: slog.LevelWarn,
+		}},
+		{name: "flag wins over env", args: []string{"-max-ids", "8", "-demo=false"},
+			env:  map[string]string{"EDGEPUSH_MAX_IDS": "99", "EDGEPUSH_DEMO": "true", "EDGEPUSH_ECHO": "true"},
+			want: with(func(c *Config) { c.MaxIDs = 8; c.Echo = true })},
+		{name: "flag wins over a bad env value", args: []string{"-max-ids", "8"},
+			env:  map[string]string{"EDGEPUSH_MAX_IDS": "lots"},
+			want: with(func(c *Config) { c.MaxIDs = 8 })},
+		{name: "empty env value is unset", env: map[string]string{"EDGEPUSH_LISTEN": ""}, want: defaults()},
+		{name: "other env variables ignored", env: map[string]string{"MAX_IDS": "1", "EDGEPUSH_MAXIDS": "1"}, want: defaults()},
+		{name: "log levels", args: []string{"-log-level", "error"}, want: with(func(c *Config) { c.LogLevel = slog.LevelError })},
+		{name: "bool flag form", args: []string{"-demo=true", "--echo"}, want: with(func(c *Config) { c.Demo = true; c.Echo = true })},
+
+		{name: "bad env int", env: map[string]string{"EDGEPUSH_MAX_IDS": "lots"}, wantErr: `EDGEPUSH_MAX_IDS="lots"`},
+		{name: "bad env bool", env: map[string]string{"EDGEPUSH_DEMO": "yes please"}, wantErr: `EDGEPUSH_DEMO="yes please"`},
+		{name: "bad env duration", env: map[string]string{"EDGEPUSH_PING_INTERVAL": "30"}, wantErr: "EDGEPUSH_PING_INTERVAL"},
+		{name: "bad env level", env: map[string]string{"EDGEPUSH_LOG_LEVEL": "verbose"}, wantErr: "EDGEPUSH_LOG_LEVEL"},
+		{name: "bad flag int", args: []string{"-max-message", "64k"}, wantErr: "-max-message"},
+		{name: "bad level", args: []string{"-log-level", "trace"}, wantErr: "unknown level"},
+		{name: "level with offset", args: []string{"-log-level", "info+2"}, wantErr: "unknown level"},
+		{name: "unknown flag", args: []string{"-port", "80"}, wantErr: "-port"},
+		{name: "stray argument", args: []string{"serve"}, wantErr: `unexpected argument "serve"`},
+		{name: "zero max-message", args: []string{"-max-message", "0"}, wantErr: "-max-message must be positive"},
+		{name: "negative max-ids", env: map[string]string{"EDGEPUSH_MAX_IDS": "-1"}, wantErr: "-max-ids must be positive"},
+		{name: "zero max-pending", args: []string{"-max-pending", "0"}, wantErr: "-max-pending must be positive"},
+		{name: "negative ping-interval", args: []string{"-ping-interval", "-1s"}, wantErr: "-ping-interval must be positive"},
+		{name: "empty listen", args: []string{"-listen", ""}, wantErr: "-listen is empty"},
+		{name: "empty api", args: []string{"-api="}, wantErr: "-api is empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			getenv := func(name string) string { return tt.env[name] }
+			got, err := parseConfig(tt.args, getenv)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error = %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("error = %v", err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("config =\n%+v, want\n%+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseConfigHelp(t *testing.T) {
+	for _, arg := range []string{"-h", "-help", "--help"} {
+		if _, err := parseConfig([]string{arg}, func(string) string { return "" }); !errors.Is(err, flag.ErrHelp) {
+			t.Errorf("%s: error = %v, want flag.ErrHelp", arg, err)
+		}
+	}
+}
+
+func TestEnvName(t *testing.T) {
+	for flagName, want := range map[string]string{
+		"listen":        "EDGEPUSH_LISTEN",
+		"max-ids":       "EDGEPUSH_MAX_IDS",
+		"ping-interval": "EDGEPUSH_PING_INTERVAL",
+	} {
+		if got := envName(flagName); got != want {
+			t.Errorf("envName(%q) = %q, want %q", flagName, got, want)
+		}
+	}
+}
+
+func TestRunExitCodes(t *testing.T) {
+	noEnv := func(string) string { return "" }
+	tests := []struct {
+		name     string
+		args     []string
+		env      func(string) string
+		wantCode int
+		wantOut  string
+	}{
+		{"help", []string{"-h"}, noEnv, 0, "EDGEPUSH_MAX_IDS"},
+		{"bad flag", []string{"-max-ids", "x"}, noEnv, 2, "edgepush -h"},
+		{"bad env", nil, func(n string) string {
+			if n == "EDGEPUSH_PING_INTERVAL" {
+				return "soon"
+			}
+			return ""
+		}, 2, `EDGEPUSH_PING_INTERVAL="soon"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			if code := run(tt.args, tt.env, &out); code != tt.wantCode {
+				t.Errorf("exit code = %d, want %d; output:\n%s", code, tt.wantCode, out.String())
+			}
+			if !strings.Contains(out.String(), tt.wantOut) {
+				t.Errorf("output lacks %q:\n%s", tt.wantOut, out.String())
+			}
+		})
+	}
+}

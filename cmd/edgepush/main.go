@@ -1,0 +1,175 @@
+// Command edgepush is the real-time WebSocket push server: clients subscribe
+// to keys (app, id) over WebSocket and get every value published to them.
+//
+// It serves the WebSocket endpoint /ws and the demo page / on -listen, and
+// the internal publish API (/v1/publish, /healthz, /metrics) on -api. With
+// -demo it publishes made-up sensor readings to app "demo", ids 001 to 010,
+// which the demo page shows.
+//
+//	edgepush -demo                  # then open http://localhost:8080/
+//	curl -H 'Content-Type: application/json' -d '{"value":21.5}' \
+//		'http://127.0.0.1:8081/v1/publish?app=demo&id=001'
+//
+// Every flag can also be set through the environment (-max-ids through
+// EDGEPUSH_MAX_IDS); see edgepush -h and docs/protocol.md.
+package main
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/cloudwego/netpoll"
+
+	"edgepush/hub"
+	"edgepush/netloop"
+	"edgepush/sources"
+)
+
+// indexPage is the demo page served at /.
+//
+//go:embed page/index.html
+var indexPage string
+
+// shutdownTimeout bounds the whole shutdown: the API's in-flight requests,
+// then the WebSocket clients' closing handshakes.
+const shutdownTimeout = 10 * time.Second
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Getenv, os.Stderr))
+}
+
+// run is the whole program; it returns the exit code: 0 after a clean stop,
+// 1 when serving failed, 2 for a bad configuration.
+func run(args []string, getenv func(string) string, stderr io.Writer) int {
+	cfg, err := parseConfig(args, getenv)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		printUsage(stderr)
+		return 0
+	case err != nil:
+		fmt.Fprintf(stderr, "edgepush: %v\nRun edgepush -h for the flags.\n", err)
+		return 2
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	context.AfterFunc(ctx, stop) // a second signal kills at once
+	if err := serve(ctx, cfg, logger); err != nil {
+		logger.Error("edgepush stopped", "err", err)
+		return 1
+	}
+	logger.Info("edgepush stopped")
+	return 0
+}
+
+// serve runs the servers until ctx is done or one of them fails, then
+// shuts both down.
+func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	// netpoll's buffer size is a process-wide setting rather than one per
+	// server, so it is made here in wiring, before any connection exists.
+	if err := netpoll.Configure(netpoll.Config{BufferSize: 1024}); err != nil {
+		return fmt.Errorf("configure netpoll: %w", err)
+	}
+	store := hub.NewMemoryStore()
+	defer store.Close()
+	h := hub.New(hub.Config{}, store)
+	srv := netloop.New(netloop.Config{
+		MaxMessage:   cfg.MaxMessage,
+		MaxIDs:       cfg.MaxIDs,
+		MaxPending:   cfg.MaxPending,
+		Origins:      cfg.Origins,
+		PingInterval: cfg.PingInterval,
+		Echo:         cfg.Echo,
+		Page:         []byte(indexPage),
+		Logger:       logger,
+	}, h)
+
+	wsListener, apiListener, err := listen(cfg)
+	if err != nil {
+		return err
+	}
+	api := newAPIServer(sources.NewAPI(sources.APIConfig{}, h, srv.WriteMetrics, logger), logger)
+
+	ctx, cancel := context.WithCancel(ctx) // also ends the demo source when a server fails
+	defer cancel()
+	failed := make(chan error, 2)
+	go func() { failed <- stopped("websocket server", srv.Serve(wsListener)) }()
+	go func() { failed <- stopped("api server", api.Serve(apiListener)) }()
+	if cfg.Demo {
+		go sources.NewDemo(sources.DemoConfig{}, h, logger).Run(ctx)
+	}
+	logger.Info("edgepush listening",
+		"ws", "ws://"+wsListener.Addr().String()+"/ws",
+		"page", "http://"+wsListener.Addr().String()+"/",
+		"api", "http://"+apiListener.Addr().String(),
+		"demo", cfg.Demo, "echo", cfg.Echo)
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		logger.Info("edgepush shutting down")
+	case serveErr = <-failed:
+	}
+	cancel()
+	return errors.Join(serveErr, shutdown(srv, api))
+}
+
+// listen opens both listeners, so that a taken port fails the start.
+func listen(cfg Config) (wsListener, apiListener net.Listener, err error) {
+	wsListener, err = net.Listen("tcp", cfg.Listen) // a *net.TCPListener, as netloop needs
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	apiListener, err = net.Listen("tcp", cfg.API)
+	if err != nil {
+		wsListener.Close()
+		return nil, nil, fmt.Errorf("listen %s: %w", cfg.API, err)
+	}
+	return wsListener, apiListener, nil
+}
+
+func newAPIServer(handler http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+}
+
+// stopped describes why a server's Serve returned before shutdown.
+func stopped(name string, err error) error {
+	if err == nil {
+		return errors.New(name + " stopped")
+	}
+	return fmt.Errorf("%s: %w", name, err)
+}
+
+// shutdown stops the API first, so that no publish is in flight, then sends
+// every WebSocket client close 1001 and waits for them, all within
+// shutdownTimeout.
+func shutdown(srv *netloop.Server, api *http.Server) error {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	var errs []error
+	if err := api.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("api server shutdown: %w", err))
+	}
+	if err := srv.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("websocket server shutdown: %w", err))
+	}
+	return errors.Join(errs...)
+}

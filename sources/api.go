@@ -1,0 +1,310 @@
+package sources
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"edgepush/frame"
+	"edgepush/hub"
+)
+
+// APIConfig tunes the publish API. The zero value works.
+type APIConfig struct {
+	// MaxBody is the largest publish body, in bytes; a larger one gets 413.
+	// Default 1 MiB.
+	MaxBody int64
+}
+
+func (c APIConfig) withDefaults() APIConfig {
+	if c.MaxBody <= 0 {
+		c.MaxBody = 1 << 20
+	}
+	return c
+}
+
+// Error codes of the publish API, sent as {"error":{"code":...,"msg":...}}.
+const (
+	codeBadRequest       = "bad_request"        // missing app or id, unreadable body
+	codeBadKey           = "bad_key"            // app or id fails hub.Key.Validate
+	codeBadJSON          = "bad_json"           // application/json body is not a JSON value
+	codeBadUTF8          = "bad_utf8"           // text/plain body is not UTF-8
+	codeTooLarge         = "too_large"          // body over MaxBody
+	codeUnsupportedMedia = "unsupported_media"  // Content-Type missing or not handled
+	codeMethodNotAllowed = "method_not_allowed" // wrong method for the route
+	codeNotFound         = "not_found"          // no such route
+	codeInternal         = "internal"           // anything on the server's side
+)
+
+// api serves the internal HTTP API: publish, health and metrics.
+type api struct {
+	cfg     APIConfig
+	pub     Publisher
+	metrics func(io.Writer)
+	logger  *slog.Logger
+}
+
+// NewAPI returns the handler of the internal API:
+//
+//	POST /v1/publish?app=A&id=X   publish the body to A/X
+//	GET  /healthz                 {"status":"ok"}
+//	GET  /metrics                 what metrics writes, Prometheus text format
+//
+// The body's Content-Type picks the push: application/json is a text push of
+// that JSON value, text/plain a text push of the body as a JSON string,
+// application/octet-stream a binary push. A nil metrics writes nothing; a nil
+// logger means slog.Default().
+func NewAPI(cfg APIConfig, pub Publisher, metrics func(io.Writer), logger *slog.Logger) http.Handler {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	a := &api{cfg: cfg.withDefaults(), pub: pub, metrics: metrics, logger: logger}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/publish", allow(a.publish, http.MethodPost))
+	mux.Handle("/healthz", allow(a.health, http.MethodGet, http.MethodHead))
+	mux.Handle("/metrics", allow(a.writeMetrics, http.MethodGet, http.MethodHead))
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		writeError(w, http.StatusNotFound, codeNotFound, "no such route")
+	})
+	return mux
+}
+
+// allow answers 405 with an Allow header to a request whose method is not
+// one of methods, and passes the others to next.
+func allow(next http.HandlerFunc, methods ...string) http.Handler {
+	list := strings.Join(methods, ", ")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, m := range methods {
+			if r.Method == m {
+				next(w, r)
+				return
+			}
+		}
+		w.Header().Set("Allow", list)
+		writeError(w, http.StatusMethodNotAllowed, codeMethodNotAllowed, "method "+r.Method+" not allowed; use "+list)
+	})
+}
+
+// apiError is a failed request: its status, code and a message safe to
+// show the client.
+type apiError struct {
+	status int
+	code   string
+	msg    string
+}
+
+// publishReply is the body of a successful publish.
+type publishReply struct {
+	Seq       uint64 `json:"seq"`
+	Delivered int    `json:"delivered"`
+}
+
+func (a *api) publish(w http.ResponseWriter, r *http.Request) {
+	k := hub.Key{App: r.URL.Query().Get("app"), ID: r.URL.Query().Get("id")}
+	kind, data, aerr := a.readPush(w, r, k)
+	if aerr != nil {
+		writeError(w, aerr.status, aerr.code, aerr.msg)
+		return
+	}
+	res, err := a.pub.Publish(r.Context(), k, kind, data)
+	if err != nil {
+		a.failPublish(w, r, k, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, publishReply{Seq: res.Seq, Delivered: res.Delivered})
+}
+
+// readPush checks the key and the Content-Type, reads the body and returns
+// the kind and data to publish.
+func (a *api) readPush(w http.ResponseWriter, r *http.Request, k hub.Key) (hub.Kind, []byte, *apiError) {
+	if err := checkKey(k); err != nil {
+		return 0, nil, err
+	}
+	media, err := mediaType(r.Header.Get("Content-Type"))
+	if err != nil {
+		return 0, nil, err
+	}
+	body, err := a.readBody(w, r)
+	if err != nil {
+		return 0, nil, err
+	}
+	switch media {
+	case "application/json":
+		data, err := jsonData(body)
+		return hub.Text, data, err
+	case "text/plain":
+		data, err := textData(body)
+		return hub.Text, data, err
+	default: // application/octet-stream
+		return hub.Binary, body, nil
+	}
+}
+
+// checkKey reports a missing or invalid app or id.
+func checkKey(k hub.Key) *apiError {
+	switch {
+	case k.App == "":
+		return &apiError{http.StatusBadRequest, codeBadRequest, "query parameter app is missing or empty"}
+	case k.ID == "":
+		return &apiError{http.StatusBadRequest, codeBadRequest, "query parameter id is missing or empty"}
+	}
+	if err := k.Validate(); err != nil {
+		return keyError(err)
+	}
+	return nil
+}
+
+// keyError turns an error of hub.Key.Validate into the API's answer.
+func keyError(err error) *apiError {
+	if errors.Is(err, hub.ErrEmptyKey) {
+		return &apiError{http.StatusBadRequest, codeBadRequest, "invalid key: " + err.Error()}
+	}
+	return &apiError{http.StatusBadRequest, codeBadKey, "invalid key: " + err.Error()}
+}
+
+// mediaType returns the media type of a Content-Type header if the API
+// handles it. Parameters are allowed; a charset, if given, must be UTF-8
+// (or its subset US-ASCII).
+func mediaType(header string) (string, *apiError) {
+	const accepted = "use application/json, text/plain or application/octet-stream"
+	if header == "" {
+		return "", &apiError{http.StatusUnsupportedMediaType, codeUnsupportedMedia, "Content-Type is missing; " + accepted}
+	}
+	media, params, err := mime.ParseMediaType(header)
+	if err != nil {
+		return "", &apiError{http.StatusUnsupportedMediaType, codeUnsupportedMedia, "Content-Type is malformed; " + accepted}
+	}
+	switch media {
+	case "application/json", "text/plain", "application/octet-stream":
+	default:
+		return "", &apiError{http.StatusUnsupportedMediaType, codeUnsupportedMedia, "Content-Type " + media + " is not supported; " + accepted}
+	}
+	if cs, ok := params["charset"]; ok && media != "application/octet-stream" && !isUTF8Charset(cs) {
+		return "", &apiError{http.StatusUnsupportedMediaType, codeUnsupportedMedia, "charset " + cs + " is not supported; use utf-8"}
+	}
+	return media, nil
+}
+
+func isUTF8Charset(cs string) bool {
+	switch strings.ToLower(cs) {
+	case "utf-8", "utf8", "us-ascii":
+		return true
+	}
+	return false
+}
+
+// readBody reads the whole body, at most MaxBody bytes.
+func (a *api) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiError) {
+	tooLarge := &apiError{http.StatusRequestEntityTooLarge, codeTooLarge, "body is larger than " + formatBytes(a.cfg.MaxBody)}
+	if r.ContentLength > a.cfg.MaxBody {
+		return nil, tooLarge
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.cfg.MaxBody))
+	var maxErr *http.MaxBytesError
+	switch {
+	case errors.As(err, &maxErr):
+		return nil, tooLarge
+	case err != nil:
+		a.logger.Debug("api: reading publish body", "err", err)
+		return nil, &apiError{http.StatusBadRequest, codeBadRequest, "could not read the body"}
+	}
+	return body, nil
+}
+
+// jsonData checks that body is one JSON value in UTF-8 and trims the
+// whitespace around it.
+func jsonData(body []byte) ([]byte, *apiError) {
+	data := bytes.Trim(body, " \t\r\n")
+	if !json.Valid(data) {
+		return nil, &apiError{http.StatusBadRequest, codeBadJSON, "body is not a JSON value"}
+	}
+	if !utf8.Valid(data) {
+		return nil, &apiError{http.StatusBadRequest, codeBadJSON, "body is not valid UTF-8"}
+	}
+	return data, nil
+}
+
+// textData returns body, which must be UTF-8, as a JSON string.
+func textData(body []byte) ([]byte, *apiError) {
+	if !utf8.Valid(body) {
+		return nil, &apiError{http.StatusBadRequest, codeBadUTF8, "body is not valid UTF-8"}
+	}
+	return frame.AppendJSONString(make([]byte, 0, len(body)+2), string(body)), nil
+}
+
+// failPublish answers a publish the publisher refused. Errors of the
+// client's making get 400; any other is logged and gets a generic 500.
+func (a *api) failPublish(w http.ResponseWriter, r *http.Request, k hub.Key, err error) {
+	switch {
+	case errors.Is(err, hub.ErrInvalidJSON):
+		writeError(w, http.StatusBadRequest, codeBadJSON, "body is not a JSON value")
+	case errors.Is(err, hub.ErrEmptyKey), errors.Is(err, hub.ErrKeyTooLong),
+		errors.Is(err, hub.ErrKeyControl), errors.Is(err, hub.ErrKeyUTF8):
+		e := keyError(err)
+		writeError(w, e.status, e.code, e.msg)
+	case r.Context().Err() != nil: // the client left; no one reads the answer
+		a.logger.Debug("api: publish abandoned by the client", "app", k.App, "id", k.ID, "err", err)
+		writeError(w, http.StatusInternalServerError, codeInternal, "internal error")
+	default:
+		a.logger.Error("api: publish failed", "app", k.App, "id", k.ID, "err", err)
+		writeError(w, http.StatusInternalServerError, codeInternal, "internal error")
+	}
+}
+
+func (a *api) health(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (a *api) writeMetrics(w http.ResponseWriter, _ *http.Request) {
+	var buf bytes.Buffer
+	if a.metrics != nil {
+		a.metrics(&buf)
+	}
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// errorReply is the body of every failed request.
+type errorReply struct {
+	Error errorBody `json:"error"`
+}
+
+type errorBody struct {
+	Code string `json:"code"`
+	Msg  string `json:"msg"`
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, errorReply{Error: errorBody{Code: code, Msg: msg}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil { // the API's own reply types always marshal
+		status, body = http.StatusInternalServerError, []byte(`{"error":{"code":"internal","msg":"internal error"}}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(body, '\n'))
+}
+
+// formatBytes writes n as a whole number of MiB or KiB when it is one.
+func formatBytes(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return strconv.FormatInt(n>>20, 10) + " MiB"
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return strconv.FormatInt(n>>10, 10) + " KiB"
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
+}
