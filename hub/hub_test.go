@@ -185,4 +185,3 @@ func TestConcurrentUse(t *testing.T) {
 		t.Fatalf("sequence numbers add up to %d, want 4000: some were lost or repeated", seqs)
 	}
 }
-

@@ -76,13 +76,14 @@ func (c *conn) closeWith(f *frame.Frame, after afterWrite) {
 }
 
 // handleClose answers a client's close frame (RFC 6455, section 5.5.1):
-// the code is echoed and the server closes the TCP connection once the
-// answer is written.
+// the code is echoed, then the write side is shut. The connection is closed
+// when the client hangs up (or after CloseTimeout), not at once: closing
+// with unread client bytes would reset it and could destroy the answer.
 func (c *conn) handleClose(payload []byte) {
 	switch {
 	case len(payload) == 0:
 		c.recordReason(reasonClientClose)
-		c.closeWith(c.server.controls.Close(c.server.frames, closeNormal), afterClose)
+		c.closeWith(c.server.controls.Close(c.server.frames, closeNormal), afterShutdown)
 	case len(payload) == 1:
 		c.fail(closeProtocol)
 	default:
@@ -94,7 +95,7 @@ func (c *conn) handleClose(payload []byte) {
 			c.fail(closeBadUTF8)
 		default:
 			c.recordReason(reasonClientClose)
-			c.closeWith(c.server.controls.Close(c.server.frames, code), afterClose)
+			c.closeWith(c.server.controls.Close(c.server.frames, code), afterShutdown)
 		}
 	}
 }

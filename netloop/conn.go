@@ -80,7 +80,6 @@ type afterWrite uint8
 const (
 	afterNothing  afterWrite = iota
 	afterShutdown            // half-close: the peer answers our close frame and hangs up
-	afterClose               // close the TCP connection
 )
 
 type connKey struct{}

@@ -13,8 +13,10 @@ import (
 //
 // A connection's queue holds shared frames (package frame) and the number of
 // bytes they and anything handed to netpoll's output buffer add up to. A
-// frame that would take that past MaxPending marks the connection a slow
-// consumer: the frame is dropped, counted, and the connection is cut off.
+// frame that would take that past MaxPending, unless the queue is empty,
+// marks the connection a slow consumer: the frame is dropped, counted, and
+// the connection is cut off. (An empty queue takes any frame, so a frame
+// larger than MaxPending still reaches a client that keeps up.)
 //
 // Whoever sets scheduled owns the drain until it clears it: a writer
 // goroutine, or the goroutine waiting on a full socket. So one connection is
@@ -51,14 +53,14 @@ func (c *conn) enqueue(f *frame.Frame, after afterWrite) bool {
 		c.server.metrics.drop(dropClosed, 1)
 		return false
 	}
-	if after == afterNothing && c.queued+f.Len() > c.server.cfg.MaxPending {
+	if after == afterNothing && c.queued > 0 && c.queued+f.Len() > c.server.cfg.MaxPending {
 		c.refusing = true
 		c.mu.Unlock()
 		c.server.metrics.drop(dropSlowConsumer, 1)
 		c.recordReason(reasonSlowConsumer)
 		// Not inline: Send runs under a hub shard lock, and closing
 		// calls back into the hub.
-		go c.nc.Close()
+		go c.cutOff()
 		return false
 	}
 	f.Retain()
@@ -75,6 +77,13 @@ func (c *conn) enqueue(f *frame.Frame, after afterWrite) bool {
 		c.writer.schedule(c)
 	}
 	return true
+}
+
+// cutOff closes a slow consumer. Its socket is full, so no close frame
+// could reach it; it sees the connection end.
+func (c *conn) cutOff() {
+	c.server.cfg.Logger.Debug("slow consumer cut off", "remote", c.nc.RemoteAddr(), "queued", c.server.cfg.MaxPending)
+	c.nc.Close()
 }
 
 // writer drains the queues of the connections scheduled on it.
@@ -151,7 +160,7 @@ func (c *conn) drain(w *writer) {
 			go c.waitFlush(handed, after)
 			return
 		case after != afterNothing:
-			c.finish(after)
+			c.finish()
 			return
 		}
 	}
@@ -294,7 +303,7 @@ func (c *conn) waitFlush(handed int, after afterWrite) {
 	}
 	c.settle(handed)
 	if after != afterNothing {
-		c.finish(after)
+		c.finish()
 		return
 	}
 	c.mu.Lock()
@@ -308,19 +317,14 @@ func (c *conn) waitFlush(handed int, after afterWrite) {
 	}
 }
 
-// finish does what the last queued frame asked for. The drain stays owned
+// finish shuts the write side after the last frame. The drain stays owned
 // (scheduled stays set): nothing is accepted after a final frame.
-func (c *conn) finish(after afterWrite) {
-	switch after {
-	case afterShutdown:
-		c.wmu.Lock()
-		if !c.fdClosed {
-			syscall.Shutdown(c.fd, syscall.SHUT_WR)
-		}
-		c.wmu.Unlock()
-	case afterClose:
-		c.nc.Close()
+func (c *conn) finish() {
+	c.wmu.Lock()
+	if !c.fdClosed {
+		syscall.Shutdown(c.fd, syscall.SHUT_WR)
 	}
+	c.wmu.Unlock()
 }
 
 // abandon gives up on a connection whose socket failed: what is queued is

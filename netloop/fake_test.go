@@ -29,9 +29,20 @@ func (f *fakeConnection) Close() error {
 // its queue: its writer has no goroutine.
 func newDetachedConn(t testing.TB, cfg Config, rt route) *conn {
 	t.Helper()
+	return newDetachedServer(cfg).conn(rt)
+}
+
+// newDetachedServer returns a server with no event loop, writers or sweep.
+func newDetachedServer(cfg Config) *Server {
 	s := &Server{cfg: cfg.withDefaults(), hub: hub.New(hub.Config{}, hub.NewMemoryStore())}
 	s.frames = s.hub.Frames()
 	s.controls = frame.NewControls()
+	s.registry.init()
+	return s
+}
+
+// conn returns an open conn on route rt whose writer has no goroutine.
+func (s *Server) conn(rt route) *conn {
 	c := &conn{server: s, nc: &fakeConnection{}, writer: newWriter(&s.metrics), route: rt}
 	c.phase.Store(int32(phaseOpen))
 	return c

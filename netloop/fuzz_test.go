@@ -75,11 +75,13 @@ func FuzzClientMessage(f *testing.F) {
 	f.Add([]byte(`{"op":"sub","app":"","ids":[1]}`))
 	f.Add([]byte(`[]`))
 	f.Add([]byte(`{"op":"sub","app":"a","ids":["\u0000"],"ref":"\"\\"}`))
+	srv := newDetachedServer(Config{MaxIDs: 4, MaxSubscriptions: 8})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if !utf8.Valid(data) {
 			return // text messages reach the parser only as valid UTF-8
 		}
-		c := newDetachedConn(t, Config{MaxIDs: 4, MaxSubscriptions: 8}, routePush)
+		c := srv.conn(routePush)
+		defer c.onClose(nil)
 		c.handleMessage(data)
 		out := c.output()
 		h, size, err := parseHeader(append(out, 0, 0, 0, 0)) // server frames carry no mask

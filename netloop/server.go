@@ -52,7 +52,7 @@ type Server struct {
 	hub      *hub.Hub
 	frames   *frame.Pool
 	controls *frame.Controls
-	upgrader ws.Upgrader // the zero value: RFC 6455 checks, no extensions
+	upgrader ws.Upgrader  // the zero value: RFC 6455 checks, no extensions
 	page     *frame.Frame // the whole 200 response to GET /, or nil
 	pageHead *frame.Frame // the same without the body, for HEAD
 	metrics  metrics

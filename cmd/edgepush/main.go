@@ -34,6 +34,7 @@ import (
 	"edgepush/hub"
 	"edgepush/netloop"
 	"edgepush/sources"
+	"edgepush/tuning"
 )
 
 // indexPage is the demo page served at /.
@@ -81,6 +82,11 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err := netpoll.Configure(netpoll.Config{BufferSize: 1024}); err != nil {
 		return fmt.Errorf("configure netpoll: %w", err)
 	}
+	if files, err := tuning.RaiseOpenFiles(); err != nil {
+		logger.Warn("open files limit not raised", "err", err)
+	} else {
+		logger.Info("open files limit", "files", files)
+	}
 	store := hub.NewMemoryStore()
 	defer store.Close()
 	h := hub.New(hub.Config{}, store)
@@ -99,7 +105,11 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	api := newAPIServer(sources.NewAPI(sources.APIConfig{}, h, srv.WriteMetrics, logger), logger)
+	metrics := func(w io.Writer) {
+		srv.WriteMetrics(w)
+		writeProcessMetrics(w)
+	}
+	api := newAPIServer(sources.NewAPI(sources.APIConfig{}, h, metrics, logger), logger)
 
 	ctx, cancel := context.WithCancel(ctx) // also ends the demo source when a server fails
 	defer cancel()
@@ -123,6 +133,14 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	cancel()
 	return errors.Join(serveErr, shutdown(srv, api))
+}
+
+// writeProcessMetrics adds the process's resident memory to /metrics, so
+// that memory per connection can be read from outside.
+func writeProcessMetrics(w io.Writer) {
+	if rss, err := tuning.ResidentBytes(); err == nil {
+		fmt.Fprintf(w, "# TYPE edgepush_process_resident_bytes gauge\nedgepush_process_resident_bytes %d\n", rss)
+	}
 }
 
 // listen opens both listeners, so that a taken port fails the start.

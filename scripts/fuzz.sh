@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs every fuzz target of the module, one at a time, each for FUZZTIME
+# (first argument, default 10s). Targets are found with
+# `go test -list 'Fuzz.*'` in every package, so a new FuzzXxx joins by itself.
+#
+#   scripts/fuzz.sh 10s     # the short run in `make test`
+#   scripts/fuzz.sh 2m      # `make fuzz`
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+fuzztime="${1:-10s}"
+
+# `go test -list` prints each matching name on its own line, then one
+# "ok  <package> ..." line per package; collect "package name" pairs.
+list="$(go test -list '^Fuzz' ./...)"
+targets="$(printf '%s\n' "$list" | awk '
+	/^Fuzz[A-Za-z0-9_]*$/ { names[++n] = $1; next }
+	/^ok[ \t]/ { for (i = 1; i <= n; i++) print $2, names[i]; n = 0; next }
+	/^\?[ \t]/ { n = 0 }
+')"
+
+if [ -z "$targets" ]; then
+	echo "fuzz.sh: no fuzz targets found"
+	exit 0
+fi
+
+count=0
+while read -r pkg name; do
+	echo "fuzz.sh: $pkg $name for $fuzztime"
+	# -run '^$' skips the package's other tests: `go test` already ran them.
+	go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg"
+	count=$((count + 1))
+done <<<"$targets"
+echo "fuzz.sh: $count fuzz targets ran for $fuzztime each"
