@@ -4,12 +4,11 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cloudwego/netpoll"
-	"github.com/gobwas/ws"
 
 	"edgepush/frame"
-	"edgepush/hub"
 )
 
 // phase is where a connection is in its life.
@@ -51,15 +50,12 @@ type conn struct {
 	reason       atomic.Int32 // the closeReason recorded first
 
 	// Read side.
-	route      route
-	pending    []byte    // bytes of a partial frame or request head, owned copy
-	message    []byte    // the fragmented message being reassembled
-	messageOp  ws.OpCode // its opcode, or 0 when no message is in progress
-	fragments  int       // frames in it so far
-	text       utf8Stream
-	unmasked   int64 // payload bytes of the pending frame already unmasked and checked
-	subs       map[hub.Key]struct{}
-	protoError int // protocol errors answered on this connection
+	route    route
+	pending  []byte   // bytes of a partial frame or request head, owned copy
+	message  *message // the fragmented message being reassembled, or nil
+	text     utf8Stream
+	unmasked int64 // payload bytes of the pending frame already unmasked and checked
+	subs     keySet
 
 	// Write side.
 	mu        sync.Mutex // guards the following fields
@@ -82,7 +78,13 @@ const (
 	afterShutdown            // half-close: the peer answers our close frame and hangs up
 )
 
-type connKey struct{}
+// A conn is the context netpoll hands back to onRequest: it carries no
+// deadline, cancellation or values, and saves an allocation per connection
+// over context.WithValue.
+func (c *conn) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (c *conn) Done() <-chan struct{}       { return nil }
+func (c *conn) Err() error                  { return nil }
+func (c *conn) Value(any) any               { return nil }
 
 // onPrepare runs when netpoll accepts a connection, before any I/O.
 func (s *Server) onPrepare(nc netpoll.Connection) context.Context {
@@ -99,7 +101,7 @@ func (s *Server) onPrepare(nc netpoll.Connection) context.Context {
 		c.recordReason(reasonShutdown)
 		nc.Close()
 	}
-	return context.WithValue(context.Background(), connKey{}, c)
+	return c
 }
 
 // onClose runs once, when netpoll closes the connection and before it
@@ -111,7 +113,7 @@ func (c *conn) onClose(netpoll.Connection) error {
 	c.mu.Lock()
 	c.refusing = true // what is queued, its owner releases (see flush)
 	c.mu.Unlock()
-	for k := range c.subs {
+	for _, k := range c.subs {
 		c.server.hub.Unsubscribe(c, k)
 	}
 	c.subs = nil

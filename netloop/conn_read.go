@@ -10,7 +10,7 @@ import (
 // units (a request head, a frame) are handled in place, and the tail of a
 // partial one is copied into c.pending until the rest arrives.
 func (s *Server) onRequest(ctx context.Context, nc netpoll.Connection) error {
-	c, _ := ctx.Value(connKey{}).(*conn)
+	c, _ := ctx.(*conn)
 	r := nc.Reader()
 	n := r.Len()
 	if c == nil || n == 0 {

@@ -104,21 +104,37 @@ func (c *conn) checkHeader(h ws.Header) closeCode {
 			return closeProtocol
 		}
 		return closeNone
-	case h.OpCode == ws.OpContinuation && c.messageOp == 0:
+	case h.OpCode == ws.OpContinuation && c.message == nil:
 		return closeProtocol
-	case h.OpCode != ws.OpContinuation && c.messageOp != 0:
+	case h.OpCode != ws.OpContinuation && c.message != nil:
 		return closeProtocol
-	case h.Length > int64(cfg.MaxMessage)-int64(len(c.message)):
+	case h.Length > int64(cfg.MaxMessage)-int64(c.message.size()):
 		return closeTooBig
-	case c.messageOp != 0 && c.fragments >= cfg.MaxFragments:
+	case c.message != nil && c.message.fragments >= cfg.MaxFragments:
 		return closePolicy
 	}
 	return closeNone
 }
 
+// message is a fragmented message being reassembled. A connection holds
+// one only between the first and the last frame of such a message.
+type message struct {
+	op        ws.OpCode
+	fragments int
+	data      []byte
+}
+
+// size returns the bytes reassembled so far; 0 for no message.
+func (m *message) size() int {
+	if m == nil {
+		return 0
+	}
+	return len(m.data)
+}
+
 // textFrame reports whether a data frame with header h carries text.
 func (c *conn) textFrame(h ws.Header) bool {
-	return h.OpCode == ws.OpText || (h.OpCode == ws.OpContinuation && c.messageOp == ws.OpText)
+	return h.OpCode == ws.OpText || (h.OpCode == ws.OpContinuation && c.message != nil && c.message.op == ws.OpText)
 }
 
 // checkPartial unmasks and checks the UTF-8 of the part of a text frame's
@@ -166,16 +182,14 @@ func (c *conn) handleData(h ws.Header, payload []byte) {
 	case h.OpCode != ws.OpContinuation && h.Fin:
 		c.deliver(h.OpCode, payload)
 	case h.OpCode != ws.OpContinuation:
-		c.messageOp = h.OpCode
-		c.message = append(c.message[:0], payload...)
-		c.fragments = 1
+		c.message = &message{op: h.OpCode, data: append([]byte(nil), payload...), fragments: 1}
 	default:
-		c.message = append(c.message, payload...)
-		c.fragments++
+		m := c.message
+		m.data = append(m.data, payload...)
+		m.fragments++
 		if h.Fin {
-			op, message := c.messageOp, c.message
-			c.messageOp, c.message, c.fragments = 0, nil, 0
-			c.deliver(op, message)
+			c.message = nil
+			c.deliver(m.op, m.data)
 		}
 	}
 }

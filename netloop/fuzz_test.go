@@ -60,8 +60,8 @@ func FuzzFrameReader(f *testing.F) {
 			if len(c.pending) > cfg.MaxMessage+maxHeaderSize {
 				t.Fatalf("pending holds %d bytes, over the limit", len(c.pending))
 			}
-			if len(c.message) > cfg.MaxMessage {
-				t.Fatalf("message holds %d bytes, over the limit", len(c.message))
+			if c.message.size() > cfg.MaxMessage {
+				t.Fatalf("message holds %d bytes, over the limit", c.message.size())
 			}
 		}
 	})

@@ -128,21 +128,20 @@ func (c *conn) handleMessage(data []byte) {
 // past MaxSubscriptions.
 func (c *conn) subscribe(m clientMessage) *protocolError {
 	limit := c.server.cfg.MaxSubscriptions
-	fresh := make(map[hub.Key]struct{}, len(m.IDs))
+	added := make([]hub.Key, 0, len(m.IDs))
 	for _, id := range m.IDs {
 		k := hub.Key{App: m.App, ID: id}
-		if _, ok := c.subs[k]; !ok {
-			fresh[k] = struct{}{}
+		if c.subs.add(k) {
+			added = append(added, k)
 		}
 	}
-	if len(c.subs)+len(fresh) > limit {
+	if len(c.subs) > limit {
+		for _, k := range added {
+			c.subs.remove(k)
+		}
 		return errorf("too_many_subscriptions", "at most %d subscriptions per connection", limit)
 	}
-	if c.subs == nil {
-		c.subs = make(map[hub.Key]struct{}, len(fresh))
-	}
-	for k := range fresh {
-		c.subs[k] = struct{}{}
+	for _, k := range added {
 		c.server.hub.Subscribe(c, k)
 	}
 	return nil
@@ -152,8 +151,7 @@ func (c *conn) subscribe(m clientMessage) *protocolError {
 func (c *conn) unsubscribe(m clientMessage) {
 	for _, id := range m.IDs {
 		k := hub.Key{App: m.App, ID: id}
-		if _, ok := c.subs[k]; ok {
-			delete(c.subs, k)
+		if c.subs.remove(k) {
 			c.server.hub.Unsubscribe(c, k)
 		}
 	}

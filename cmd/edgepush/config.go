@@ -23,6 +23,7 @@ type Config struct {
 	Origins      []string      // -origins: allowed Origin values; empty allows any
 	PingInterval time.Duration // -ping-interval: ping connections quiet this long
 	LogLevel     slog.Level    // -log-level
+	Pprof        string        // -pprof: address of net/http/pprof, empty for none
 }
 
 // envPrefix starts the environment variable of every flag: -max-ids is
@@ -69,6 +70,7 @@ func newFlagSet(cfg *Config, origins *string) *flag.FlagSet {
 	fs.IntVar(&cfg.MaxPending, "max-pending", 1<<20, "`bytes` queued to one connection before it is cut off as a slow consumer")
 	fs.StringVar(origins, "origins", "", "comma-separated `list` of allowed Origin values; empty allows any")
 	fs.DurationVar(&cfg.PingInterval, "ping-interval", 30*time.Second, "ping a connection after it has been quiet this `duration`")
+	fs.StringVar(&cfg.Pprof, "pprof", "", "serve net/http/pprof on this `address` (keep it on localhost); empty: off")
 	cfg.LogLevel = slog.LevelInfo
 	fs.Var((*levelFlag)(&cfg.LogLevel), "log-level", "least severe `level` logged: debug, info (the default), warn or error")
 	return fs

@@ -24,12 +24,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
-
-	"github.com/cloudwego/netpoll"
 
 	"edgepush/hub"
 	"edgepush/netloop"
@@ -77,10 +77,10 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 // serve runs the servers until ctx is done or one of them fails, then
 // shuts both down.
 func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
-	// netpoll's buffer size is a process-wide setting rather than one per
-	// server, so it is made here in wiring, before any connection exists.
-	if err := netpoll.Configure(netpoll.Config{BufferSize: 1024}); err != nil {
-		return fmt.Errorf("configure netpoll: %w", err)
+	// netpoll's buffer sizes are process-wide settings rather than per
+	// server, so they are made here in wiring, before any connection exists.
+	if err := netloop.TuneNetpoll(0); err != nil {
+		return err
 	}
 	if files, err := tuning.RaiseOpenFiles(); err != nil {
 		logger.Warn("open files limit not raised", "err", err)
@@ -116,6 +116,9 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	failed := make(chan error, 2)
 	go func() { failed <- stopped("websocket server", srv.Serve(wsListener)) }()
 	go func() { failed <- stopped("api server", api.Serve(apiListener)) }()
+	if cfg.Pprof != "" {
+		go servePprof(cfg.Pprof, logger)
+	}
 	if cfg.Demo {
 		go sources.NewDemo(sources.DemoConfig{}, h, logger).Run(ctx)
 	}
@@ -140,6 +143,35 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
 func writeProcessMetrics(w io.Writer) {
 	if rss, err := tuning.ResidentBytes(); err == nil {
 		fmt.Fprintf(w, "# TYPE edgepush_process_resident_bytes gauge\nedgepush_process_resident_bytes %d\n", rss)
+	}
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	for _, g := range []struct {
+		name  string
+		value uint64
+	}{
+		{"go_memstats_heap_alloc_bytes", m.HeapAlloc},
+		{"go_memstats_heap_inuse_bytes", m.HeapInuse},
+		{"go_memstats_stack_inuse_bytes", m.StackInuse},
+		{"go_memstats_sys_bytes", m.Sys},
+		{"go_goroutines", uint64(runtime.NumGoroutine())},
+	} {
+		fmt.Fprintf(w, "# TYPE %s gauge\n%s %d\n", g.name, g.name, g.value)
+	}
+}
+
+// servePprof serves the runtime profiles for operators; a failure to
+// listen is logged and does not stop the server.
+func servePprof(addr string, logger *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	if err := srv.ListenAndServe(); err != nil {
+		logger.Warn("pprof server stopped", "addr", addr, "err", err)
 	}
 }
 
