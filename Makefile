@@ -3,7 +3,7 @@
 #   make run     the demo server on :8080 (open http://localhost:8080/)
 #   make test    installs what the tests need, then every test and a short fuzz run
 #   make lint    gofmt and go vet
-#   make bench   every benchmark
+#   make bench   every Go benchmark, then the load benchmarks (scripts/bench-edge.sh)
 #   make fuzz    each fuzz target for FUZZTIME (default 2m)
 #   make build   bin/edgepush
 
@@ -38,6 +38,13 @@ fuzz:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	bash scripts/bench-edge.sh
+
+# edgebench against edgepush and against the gorilla/websocket baseline
+# (bench/peers/gorilla), then the ratios; CONNS, PUSHES, RATE, DURATION.
+.PHONY: bench-compare
+bench-compare:
+	bash scripts/bench-compare.sh
 
 lint:
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt -l finds unformatted files:"; echo "$$out"; exit 1; fi

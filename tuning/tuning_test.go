@@ -34,3 +34,27 @@ func TestResidentBytes(t *testing.T) {
 		t.Fatal("no error for a process that cannot exist")
 	}
 }
+
+func TestInspect(t *testing.T) {
+	var lim syscall.Rlimit
+	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
+	found := func(fs []Finding, setting string) bool {
+		for _, f := range fs {
+			if f.Setting == setting {
+				return f.Value != "" && f.Want != "" && f.Why != ""
+			}
+		}
+		return false
+	}
+	if fs := Inspect(int(lim.Max) + 5000); !found(fs, "RLIMIT_NOFILE") {
+		t.Fatalf("no RLIMIT_NOFILE finding for more connections than the hard limit %d: %v", lim.Max, fs)
+	}
+	if fs := Inspect(10); found(fs, "RLIMIT_NOFILE") {
+		t.Fatalf("an RLIMIT_NOFILE finding for 10 connections: %v", fs)
+	}
+	if v, ok := readUint("/proc/sys/fs/nr_open"); ok && v > 0 {
+		if fs := Inspect(int(v) + 1); !found(fs, "fs/nr_open") {
+			t.Fatalf("no fs/nr_open finding above %d: %v", v, fs)
+		}
+	}
+}

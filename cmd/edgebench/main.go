@@ -5,6 +5,8 @@
 //	edgebench throughput -conns 10000 -rate 100     # continuous publishing to one key
 //	edgebench idle -conns 10000                     # server memory per idle connection
 //	edgebench floor -conns 19000 -writers 2         # raw write(2) fan-out, no WebSocket
+//	edgebench table -spawn 4 -rows 500,1500,50000   # the paper's Table 2 and onwards
+//	edgebench churn -conns 5000 -rounds 5           # connect storms; the server must return to baseline
 //
 // Every scenario targets a server already running (-target and -api) on
 // 127.0.0.0/8, is bounded in connections and time, and stops by itself.
@@ -39,11 +41,14 @@ var scenarios = map[string]func(ctx context.Context, args []string, out io.Write
 	"idle":         idle,
 	"floor":        floor,
 	"floor-reader": floorReader,
+	"table":        table,
+	"worker":       worker,
+	"churn":        churn,
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || scenarios[args[0]] == nil {
-		fmt.Fprintln(stderr, "usage: edgebench fanout|throughput|idle|floor [flags]; edgebench SCENARIO -h for its flags")
+		fmt.Fprintln(stderr, "usage: edgebench table|fanout|throughput|idle|churn|floor [flags]; edgebench SCENARIO -h for its flags")
 		return 2
 	}
 	if _, err := tuning.RaiseOpenFiles(); err != nil {
@@ -278,6 +283,8 @@ func floorReader(ctx context.Context, args []string, out io.Writer) error {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func jsonOut(out io.Writer, v any) error { return json.NewEncoder(out).Encode(v) }
 
 // report prints result as JSON or as sorted key: value lines.
 func report(out io.Writer, asJSON bool, result map[string]any) error {

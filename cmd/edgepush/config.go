@@ -20,6 +20,7 @@ type Config struct {
 	MaxMessage   int           // -max-message: largest client message, bytes
 	MaxIDs       int           // -max-ids: most ids in one sub or unsub
 	MaxPending   int           // -max-pending: bytes queued to one connection before it is cut off
+	Writers      int           // -writers: writer goroutines; 0 for one per CPU
 	Origins      []string      // -origins: allowed Origin values; empty allows any
 	PingInterval time.Duration // -ping-interval: ping connections quiet this long
 	LogLevel     slog.Level    // -log-level
@@ -68,6 +69,7 @@ func newFlagSet(cfg *Config, origins *string) *flag.FlagSet {
 	fs.IntVar(&cfg.MaxMessage, "max-message", 64<<10, "largest message a client may send, in `bytes`")
 	fs.IntVar(&cfg.MaxIDs, "max-ids", 256, "most ids one sub or unsub message may carry")
 	fs.IntVar(&cfg.MaxPending, "max-pending", 1<<20, "`bytes` queued to one connection before it is cut off as a slow consumer")
+	fs.IntVar(&cfg.Writers, "writers", 0, "writer goroutines draining connection queues; 0: one per CPU")
 	fs.StringVar(origins, "origins", "", "comma-separated `list` of allowed Origin values; empty allows any")
 	fs.DurationVar(&cfg.PingInterval, "ping-interval", 30*time.Second, "ping a connection after it has been quiet this `duration`")
 	fs.StringVar(&cfg.Pprof, "pprof", "", "serve net/http/pprof on this `address` (keep it on localhost); empty: off")
@@ -133,6 +135,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: -max-message must be positive, not %d", errConfig, c.MaxMessage)
 	case c.MaxIDs <= 0:
 		return fmt.Errorf("%w: -max-ids must be positive, not %d", errConfig, c.MaxIDs)
+	case c.Writers < 0:
+		return fmt.Errorf("%w: -writers must not be negative, not %d", errConfig, c.Writers)
 	case c.MaxPending <= 0:
 		return fmt.Errorf("%w: -max-pending must be positive, not %d", errConfig, c.MaxPending)
 	case c.PingInterval <= 0:

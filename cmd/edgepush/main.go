@@ -86,6 +86,9 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		logger.Warn("open files limit not raised", "err", err)
 	} else {
 		logger.Info("open files limit", "files", files)
+		for _, f := range tuning.Inspect(max(int(files)-1000, 1)) {
+			logger.Warn("host limit low for this many connections", "setting", f.Setting, "value", f.Value, "want", f.Want, "why", f.Why)
+		}
 	}
 	store := hub.NewMemoryStore()
 	defer store.Close()
@@ -94,6 +97,7 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		MaxMessage:   cfg.MaxMessage,
 		MaxIDs:       cfg.MaxIDs,
 		MaxPending:   cfg.MaxPending,
+		Writers:      cfg.Writers,
 		Origins:      cfg.Origins,
 		PingInterval: cfg.PingInterval,
 		Echo:         cfg.Echo,

@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"edgepush/bench"
+)
+
+// paperRows are the paper's Table 2 rows, then the machine's.
+const paperRows = "500,750,900,1200,1500,5000,10000,19000"
+
+// table runs the paper's Table 2 and onwards: one row per count of
+// concurrent connections, over one or more servers and client processes.
+func table(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("table", flag.ContinueOnError)
+	rows := fs.String("rows", paperRows, "comma-separated connection counts, one row each")
+	spawn := fs.Int("spawn", 0, "start this many edgepush processes on consecutive ports (then -targets is ignored)")
+	serverBin := fs.String("server-bin", "", "edgepush binary for -spawn; default: edgepush beside edgebench, then on PATH")
+	basePort := fs.Int("base-port", 18300, "first WebSocket port for -spawn; APIs from base-port+1000; 0: any free ports")
+	targets := fs.String("targets", "127.0.0.1:8080=127.0.0.1:8081", "servers already running: comma-separated ws=api address pairs")
+	procs := fs.Int("procs", 0, "client worker processes per row; 0: one per 15,000 connections")
+	pushes := fs.Int("pushes", 10, "pushes to each server per row")
+	interval := fs.Duration("interval", 200*time.Millisecond, "pause between rounds of pushes")
+	outPrefix := fs.String("out", "", "also write PREFIX.json, .csv, .svg and .md")
+	asJSON := fs.Bool("json", false, "print JSON instead of the table")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	counts, err := parseCounts(*rows)
+	if err != nil {
+		return err
+	}
+	cfg := bench.TableConfig{Rows: counts, Procs: *procs, Pushes: *pushes, Interval: *interval, Worker: workerCommand(ctx)}
+	if *spawn > 0 {
+		servers, err := spawnServers(ctx, *serverBin, *spawn, *basePort)
+		if err != nil {
+			return err
+		}
+		defer servers.Stop()
+		cfg.Servers = servers.Addrs
+	} else if cfg.Servers, err = parseTargets(*targets); err != nil {
+		return err
+	}
+	progress := bench.NewProgress(os.Stderr, bench.IsTerminal(os.Stderr), 5*time.Second)
+	cfg.Progress = progress.Update
+	t, err := bench.RunTable(ctx, cfg)
+	progress.Stop()
+	t.Machine = machine()
+	t.Command = "edgebench table " + strings.Join(args, " ")
+	if writeErr := writeTable(out, t, *asJSON, *outPrefix); writeErr != nil {
+		return errors.Join(err, writeErr)
+	}
+	return err
+}
+
+func parseCounts(list string) ([]int, error) {
+	var counts []int
+	for _, f := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("-rows: %q is not a positive count", f)
+		}
+		counts = append(counts, n)
+	}
+	return counts, nil
+}
+
+func parseTargets(list string) ([]bench.ServerAddr, error) {
+	var servers []bench.ServerAddr
+	for _, pair := range strings.Split(list, ",") {
+		ws, api, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		if !ok || ws == "" || api == "" {
+			return nil, fmt.Errorf("-targets: %q is not ws=api", pair)
+		}
+		servers = append(servers, bench.ServerAddr{WS: ws, API: api})
+	}
+	return servers, nil
+}
+
+// workerCommand starts this binary as a worker.
+func workerCommand(ctx context.Context) func() *exec.Cmd {
+	self, _ := os.Executable()
+	return func() *exec.Cmd {
+		cmd := exec.CommandContext(ctx, self, "worker")
+		cmd.Stderr = os.Stderr
+		return cmd
+	}
+}
+
+func spawnServers(ctx context.Context, bin string, k, base int) (*bench.Servers, error) {
+	if bin == "" {
+		self, _ := os.Executable()
+		bin = filepath.Join(filepath.Dir(self), "edgepush")
+		if _, err := os.Stat(bin); err != nil {
+			if bin, err = exec.LookPath("edgepush"); err != nil {
+				return nil, errors.New("-spawn: no edgepush beside edgebench or on PATH; give -server-bin")
+			}
+		}
+	}
+	return bench.SpawnServers(ctx, bin, k, base, nil, os.Stderr)
+}
+
+// machine describes this machine for the table's header.
+func machine() string {
+	var info strings.Builder
+	fmt.Fprintf(&info, "%d cores", runtime.NumCPU())
+	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int
+		fmt.Sscanf(string(data), "MemTotal: %d kB", &kb)
+		fmt.Fprintf(&info, ", %d GiB", (kb+(1<<19))>>20)
+	}
+	if data, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		fmt.Fprintf(&info, ", Linux %s", strings.TrimSpace(string(data)))
+	}
+	return info.String()
+}
+
+// writeTable prints t and, with a prefix, writes it in every format.
+func writeTable(out io.Writer, t bench.Table, asJSON bool, prefix string) error {
+	show := bench.WriteText
+	if asJSON {
+		show = bench.WriteJSON
+	}
+	if err := show(out, t); err != nil {
+		return err
+	}
+	if prefix == "" {
+		return nil
+	}
+	for ext, write := range map[string]func(io.Writer, bench.Table) error{
+		".json": bench.WriteJSON, ".csv": bench.WriteCSV, ".svg": bench.WriteSVG, ".md": bench.WritePaperComparison,
+	} {
+		if err := writeFile(prefix+ext, t, write); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeFile(path string, t bench.Table, write func(io.Writer, bench.Table) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := write(f, t); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// worker is the process a table run starts per share of connections.
+func worker(ctx context.Context, args []string, out io.Writer) error {
+	return bench.RunWorker(ctx, os.Stdin, out)
+}
+
+// churn opens and closes connections in storms and checks that the server
+// returns to its baseline.
+func churn(ctx context.Context, args []string, out io.Writer) error {
+	var c common
+	fs := flag.NewFlagSet("churn", flag.ContinueOnError)
+	c.register(fs, 5000)
+	rounds := fs.Int("rounds", 5, "connect-and-disconnect storms")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	r, err := bench.Churn(ctx, bench.ChurnConfig{Target: c.target, API: c.api, Conns: c.conns, Rounds: *rounds, Sources: strings.Split(c.sources, ",")})
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return jsonOut(out, r)
+	}
+	fmt.Fprintln(out, r)
+	if r.Leaked {
+		return errors.New("the server did not return to its baseline")
+	}
+	return nil
+}

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The edge server's load benchmarks (issue: edge server core), run by
+# `make bench` after the Go micro-benchmarks:
+#   - server memory per idle connection at 10,000 and 19,000 connections,
+#   - one push to 19,000 subscribers of one key (delivery latency),
+#   - continuous publishing to 10,000 subscribers of one key (throughput),
+#   - the machine's floor: raw write(2) fan-out to 19,000 connections.
+# Each server run uses a fresh edgepush on 127.0.0.1; every process started
+# here is stopped on exit. Sizes can be lowered for a quick look:
+#   IDLE="2000" FANOUT=2000 THROUGHPUT=2000 scripts/bench-edge.sh
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+IDLE=${IDLE:-"10000 19000"}
+FANOUT=${FANOUT:-19000}
+THROUGHPUT=${THROUGHPUT:-10000}
+RATE=${RATE:-100}
+WS=127.0.0.1:18180
+API=127.0.0.1:18181
+
+mkdir -p bin
+go build -o bin/edgepush ./cmd/edgepush
+go build -o bin/edgebench ./cmd/edgebench
+
+server=""
+stop_server() {
+	if [ -n "$server" ]; then
+		kill -TERM "$server" 2>/dev/null || true
+		wait "$server" 2>/dev/null || true
+		server=""
+	fi
+}
+trap stop_server EXIT
+
+# with_server FLAGS -- EDGEBENCH ARGS: runs one scenario against a fresh server.
+with_server() {
+	local flags=$1
+	shift
+	# shellcheck disable=SC2086
+	bin/edgepush -listen "$WS" -api "$API" -log-level warn $flags &
+	server=$!
+	for _ in $(seq 50); do
+		curl -sf "http://$API/healthz" >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	bin/edgebench "$@" -target "$WS" -api "$API" -json
+	stop_server
+}
+
+echo "# machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -sr)"
+for n in $IDLE; do
+	with_server "" idle -conns "$n"
+done
+with_server "" fanout -conns "$FANOUT" -pushes 20 -pause 300ms
+with_server "" throughput -conns "$THROUGHPUT" -rate "$RATE" -duration 10s
+with_server "-writers 1" throughput -conns "$THROUGHPUT" -rate "$RATE" -duration 10s
+bin/edgebench floor -conns "$FANOUT" -writers 1 -rounds 10 -json
+bin/edgebench floor -conns "$FANOUT" -writers 2 -rounds 10 -json
