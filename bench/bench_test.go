@@ -167,3 +167,14 @@ func TestFillRowErrorRate(t *testing.T) {
 }
 
 func itoa(v uint64) string { return strconv.FormatUint(v, 10) }
+
+func TestMalformedPushesAreCounted(t *testing.T) {
+	for _, payload := range [][]byte{{}, {1}, {2, 0, 0}, {1, 200, 'a'}} {
+		l, c := newTestLoop(), &bconn{state: stateOpen, fd: 3}
+		l.conns[c.fd] = c
+		l.consume(c, ws.MustCompileFrame(ws.NewBinaryFrame(payload)))
+		if l.errors[ErrProtocol] != 1 || l.client.received.Load() != 0 {
+			t.Fatalf("push %x: errors %v received %d", payload, l.errors, l.client.received.Load())
+		}
+	}
+}

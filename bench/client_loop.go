@@ -265,7 +265,8 @@ func (l *loop) frame(c *bconn, b []byte) int {
 		}
 		size, length = 10, int(binary.BigEndian.Uint64(b[2:]))
 	}
-	if b[1]&0x80 != 0 || length > 16<<20 {
+	// Server frames are unmasked and, from edgepush, never fragmented.
+	if b[1]&0x80 != 0 || b[0]&0x80 == 0 || length > 16<<20 {
 		l.drop(c, ErrProtocol)
 		return len(b)
 	}
@@ -307,8 +308,12 @@ func (l *loop) text(c *bconn, payload []byte) {
 // push handles a binary push: u8 version, u8 len(app), app, u8 len(id),
 // id, u64 seq, i64 ts, payload whose first 8 bytes are the send time.
 func (l *loop) push(c *bconn, p []byte) {
-	at := 2 + int(p[1%len(p)])
-	if len(p) < at+1 || p[0] != 1 {
+	if len(p) < 2 || p[0] != 1 {
+		l.count(ErrProtocol)
+		return
+	}
+	at := 2 + int(p[1])
+	if len(p) < at+1 {
 		l.count(ErrProtocol)
 		return
 	}

@@ -13,8 +13,10 @@
 //		// connections the frame was queued to.
 //	})
 //
-// Lock rules: a shard's mu is held while its topics are read or changed and
-// during a fan-out; Subscriber.Send runs under the shard's read lock, so it
+// Lock rules: a shard's mu is held while its topics are read or changed,
+// and read-held for a whole publish: the sequence number, the encoding and
+// the fan-out. A topic's publishing mutex, taken under the shard's read
+// lock, orders publishes to one key. Subscriber.Send runs under both, so it
 // must not block or call back into the hub.
 package hub
 
@@ -92,6 +94,10 @@ type shard struct {
 type topic struct {
 	subs  []Subscriber
 	index map[Subscriber]int
+	// publishing is held from taking a sequence number to the end of the
+	// fan-out, so that concurrent publishes to one key reach every
+	// subscriber in sequence order.
+	publishing sync.Mutex
 }
 
 // New returns a hub backed by store.
@@ -200,22 +206,20 @@ func (h *Hub) Stats() Stats {
 	return st
 }
 
-// Fanout queues f to every subscriber of key and returns how many took it.
-// The caller keeps its own reference to f.
-func (h *Hub) Fanout(k Key, f *frame.Frame) int {
-	s := h.shard(k)
-	s.mu.RLock()
+// fanout queues f to every subscriber of t and returns how many took it.
+// The caller holds t's shard lock; t may be nil (no subscribers).
+func (h *Hub) fanout(t *topic, f *frame.Frame) int {
+	if t == nil {
+		return 0
+	}
 	n, dropped := 0, 0
-	if t := s.topics[k]; t != nil {
-		for _, sub := range t.subs {
-			if sub.Send(f) {
-				n++
-			} else {
-				dropped++
-			}
+	for _, sub := range t.subs {
+		if sub.Send(f) {
+			n++
+		} else {
+			dropped++
 		}
 	}
-	s.mu.RUnlock()
 	h.delivered.Add(uint64(n))
 	if dropped > 0 {
 		h.dropped.Add(uint64(dropped))
@@ -241,6 +245,14 @@ func (h *Hub) Publish(ctx context.Context, k Key, kind Kind, data []byte) (Resul
 	if kind == Text && (!json.Valid(data) || !utf8.Valid(data)) {
 		return Result{}, ErrInvalidJSON
 	}
+	s := h.shard(k)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	t := s.topics[k]
+	if t != nil {
+		t.publishing.Lock()
+		defer t.publishing.Unlock()
+	}
 	seq, err := h.store.NextSeq(ctx, k)
 	if err != nil {
 		return Result{}, fmt.Errorf("hub: next seq of %s/%s: %w", k.App, k.ID, err)
@@ -253,7 +265,7 @@ func (h *Hub) Publish(ctx context.Context, k Key, kind Kind, data []byte) (Resul
 		f = h.frames.Text(push)
 	}
 	h.publishes.Add(1)
-	n := h.Fanout(k, f)
+	n := h.fanout(t, f)
 	f.Release()
 	return Result{Seq: seq, Delivered: n}, nil
 }

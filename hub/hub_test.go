@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -183,5 +184,35 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	if seqs != 4000 {
 		t.Fatalf("sequence numbers add up to %d, want 4000: some were lost or repeated", seqs)
+	}
+}
+
+// TestConcurrentPublishesArriveInOrder: publishes to one key from many
+// goroutines reach a subscriber in sequence order.
+func TestConcurrentPublishesArriveInOrder(t *testing.T) {
+	h := newHub()
+	r := &recorder{}
+	k := Key{App: "demo", ID: "001"}
+	h.Subscribe(r, k)
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 200; i++ {
+				h.Publish(context.Background(), k, Binary, []byte{1})
+			}
+		}()
+	}
+	wg.Wait()
+	if len(r.frames) != 1600 {
+		t.Fatalf("%d frames, want 1600", len(r.frames))
+	}
+	for i, f := range r.frames {
+		// binary push: 2-byte header, version, len(app), app, len(id), id, seq
+		at := 2 + 2 + len(k.App) + 1 + len(k.ID)
+		if seq := binary.BigEndian.Uint64(f[at:]); seq != uint64(i+1) {
+			t.Fatalf("frame %d carries seq %d, want %d", i, seq, i+1)
+		}
 	}
 }

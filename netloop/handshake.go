@@ -118,6 +118,9 @@ func (c *conn) upgrade(head []byte, req request, rt route) {
 	response := s.frames.Raw(func(dst []byte) []byte {
 		out := appendWriter{b: dst}
 		_, err = s.upgrader.Upgrade(headReadWriter{Reader: bytes.NewReader(head), Writer: &out})
+		if err != nil {
+			return insertConnectionClose(out.b, len(dst))
+		}
 		return out.b
 	})
 	if err != nil {
@@ -136,6 +139,22 @@ func (c *conn) upgrade(head []byte, req request, rt route) {
 	}
 	s.metrics.add(counterUpgraded, 1)
 	c.reply(response)
+}
+
+// insertConnectionClose adds "Connection: close" after the status line of
+// the response that starts at b[start:]: gobwas's refusals do not say it,
+// and the server closes after every refusal.
+func insertConnectionClose(b []byte, start int) []byte {
+	line := bytes.Index(b[start:], crlf)
+	if line < 0 {
+		return b
+	}
+	at := start + line + len(crlf)
+	const header = "Connection: close\r\n"
+	b = append(b, header...)
+	copy(b[at+len(header):], b[at:len(b)-len(header)])
+	copy(b[at:], header)
+	return b
 }
 
 // validKey reports whether a Sec-WebSocket-Key is 16 bytes in base64.

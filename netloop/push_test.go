@@ -207,3 +207,12 @@ func TestShutdownSendsGoingAway(t *testing.T) {
 		t.Fatalf("read during shutdown: %v, want close 1001", err)
 	}
 }
+
+func TestInsertConnectionClose(t *testing.T) {
+	in := append([]byte("prefix"), "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n"...)
+	got := string(insertConnectionClose(in, len("prefix")))
+	want := "prefixHTTP/1.1 405 Method Not Allowed\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+	if got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}

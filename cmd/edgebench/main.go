@@ -229,7 +229,13 @@ func idle(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	conns, _ := bench.ServerMetric(ctx, c.api, "edgepush_connections")
+	conns, err := bench.ServerMetric(ctx, c.api, "edgepush_connections")
+	if err != nil {
+		return err
+	}
+	if int(conns) != c.conns {
+		return fmt.Errorf("the server counts %v connections, not %d: is it fresh and only ours?", conns, c.conns)
+	}
 	return report(out, c.json, map[string]any{
 		"scenario": "idle", "conns": c.conns, "server_connections": conns,
 		"rss_before_mib": before / (1 << 20), "rss_after_mib": after / (1 << 20),

@@ -25,12 +25,15 @@ const paperRows = "500,750,900,1200,1500,5000,10000,19000"
 func table(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("table", flag.ContinueOnError)
 	rows := fs.String("rows", paperRows, "comma-separated connection counts, one row each")
-	spawn := fs.Int("spawn", 0, "start this many edgepush processes on consecutive ports (then -targets is ignored)")
+	spawn := fs.Int("spawn", 0, "start at least this many edgepush processes on consecutive ports for each row, fresh per row (then -targets is ignored)")
+	perServer := fs.Int("per-server", 19000, "with -spawn, the most connections one edgepush process takes: rows over it get more processes")
 	serverBin := fs.String("server-bin", "", "edgepush binary for -spawn; default: edgepush beside edgebench, then on PATH")
+	serverArgs := fs.String("server-args", "", "extra flags for spawned servers, space-separated (for example -ping-interval 10m for runs that overload the host)")
 	basePort := fs.Int("base-port", 18300, "first WebSocket port for -spawn; APIs from base-port+1000; 0: any free ports")
 	targets := fs.String("targets", "127.0.0.1:8080=127.0.0.1:8081", "servers already running: comma-separated ws=api address pairs")
 	procs := fs.Int("procs", 0, "client worker processes per row; 0: one per 15,000 connections")
 	pushes := fs.Int("pushes", 10, "pushes to each server per row")
+	settle := fs.Duration("settle", 0, "how long to wait for the last pushes; 0: 10 s plus 1 s per 10,000 connections")
 	interval := fs.Duration("interval", 200*time.Millisecond, "pause between rounds of pushes")
 	outPrefix := fs.String("out", "", "also write PREFIX.json, .csv, .svg and .md")
 	asJSON := fs.Bool("json", false, "print JSON instead of the table")
@@ -41,20 +44,22 @@ func table(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg := bench.TableConfig{Rows: counts, Procs: *procs, Pushes: *pushes, Interval: *interval, Worker: workerCommand(ctx)}
-	if *spawn > 0 {
-		servers, err := spawnServers(ctx, *serverBin, *spawn, *basePort)
-		if err != nil {
+	cfg := bench.TableConfig{Procs: *procs, Pushes: *pushes, Interval: *interval, Settle: *settle, Worker: workerCommand(ctx)}
+	if *spawn == 0 {
+		if cfg.Servers, err = parseTargets(*targets); err != nil {
 			return err
 		}
-		defer servers.Stop()
-		cfg.Servers = servers.Addrs
-	} else if cfg.Servers, err = parseTargets(*targets); err != nil {
-		return err
 	}
 	progress := bench.NewProgress(os.Stderr, bench.IsTerminal(os.Stderr), 5*time.Second)
 	cfg.Progress = progress.Update
-	t, err := bench.RunTable(ctx, cfg)
+	var t bench.Table
+	for _, n := range counts {
+		var row bench.Table
+		if row, err = runRow(ctx, cfg, n, spawnConfig{*spawn, *perServer, *serverBin, *basePort, strings.Fields(*serverArgs)}); err != nil {
+			break
+		}
+		t.Rows = append(t.Rows, row.Rows...)
+	}
 	progress.Stop()
 	t.Machine = machine()
 	t.Command = "edgebench table " + strings.Join(args, " ")
@@ -62,6 +67,35 @@ func table(ctx context.Context, args []string, out io.Writer) error {
 		return errors.Join(err, writeErr)
 	}
 	return err
+}
+
+// spawnConfig says which servers a table run starts for each row.
+type spawnConfig struct {
+	min       int // at least this many; 0: use the -targets
+	perServer int // connections per server at most
+	bin       string
+	base      int
+	args      []string
+}
+
+// runRow measures one row; with spawned servers on servers started for it
+// alone, so that their memory growth is this row's.
+func runRow(ctx context.Context, cfg bench.TableConfig, n int, spawn spawnConfig) (bench.Table, error) {
+	cfg.Rows = []int{n}
+	if cfg.Settle == 0 {
+		cfg.Settle = 10*time.Second + time.Duration(n/10000)*time.Second
+	}
+	if spawn.min == 0 {
+		return bench.RunTable(ctx, cfg)
+	}
+	k := max(spawn.min, (n+spawn.perServer-1)/max(spawn.perServer, 1))
+	servers, err := spawnServers(ctx, spawn.bin, k, spawn.base, spawn.args)
+	if err != nil {
+		return bench.Table{}, err
+	}
+	defer servers.Stop()
+	cfg.Servers = servers.Addrs
+	return bench.RunTable(ctx, cfg)
 }
 
 func parseCounts(list string) ([]int, error) {
@@ -98,7 +132,7 @@ func workerCommand(ctx context.Context) func() *exec.Cmd {
 	}
 }
 
-func spawnServers(ctx context.Context, bin string, k, base int) (*bench.Servers, error) {
+func spawnServers(ctx context.Context, bin string, k, base int, args []string) (*bench.Servers, error) {
 	if bin == "" {
 		self, _ := os.Executable()
 		bin = filepath.Join(filepath.Dir(self), "edgepush")
@@ -108,7 +142,7 @@ func spawnServers(ctx context.Context, bin string, k, base int) (*bench.Servers,
 			}
 		}
 	}
-	return bench.SpawnServers(ctx, bin, k, base, nil, os.Stderr)
+	return bench.SpawnServers(ctx, bin, k, base, args, os.Stderr)
 }
 
 // machine describes this machine for the table's header.
