@@ -141,29 +141,39 @@ func (w *writer) drainOnce() bool {
 	return len(w.batch) > 0
 }
 
-// drain writes c's queue until it is empty, the socket is full or the
-// connection is gone. The caller owns the drain (scheduled is set).
+// drain writes what c has queued with one writev(2). If more has been
+// queued meanwhile, c goes to the back of the writer's list, so that a busy
+// connection does not hold the writer from the others. The caller owns
+// the drain (scheduled is set).
 func (c *conn) drain(w *writer) {
-	for {
-		frames, after := c.take()
-		if frames == nil {
-			return
-		}
-		written, handed, err := c.write(w, frames)
-		c.recycle(frames)
-		c.settle(written)
-		switch {
-		case err != nil:
-			c.abandon(err)
-			return
-		case handed > 0:
-			go c.waitFlush(handed, after)
-			return
-		case after != afterNothing:
-			c.finish()
-			return
-		}
+	frames, after := c.take()
+	if frames == nil {
+		return
 	}
+	written, handed, err := c.write(w, frames)
+	c.recycle(frames)
+	c.settle(written)
+	switch {
+	case err != nil:
+		c.abandon(err)
+	case handed > 0:
+		go c.waitFlush(handed, after)
+	case after != afterNothing:
+		c.finish()
+	case c.more():
+		w.schedule(c)
+	}
+}
+
+// more reports whether frames are queued, and gives up the drain if not.
+func (c *conn) more() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.queue) == 0 {
+		c.scheduled = false
+		return false
+	}
+	return true
 }
 
 // take returns the queue, or nil after clearing scheduled if it is empty.
@@ -302,17 +312,10 @@ func (c *conn) waitFlush(handed int, after afterWrite) {
 		return
 	}
 	c.settle(handed)
-	if after != afterNothing {
+	switch {
+	case after != afterNothing:
 		c.finish()
-		return
-	}
-	c.mu.Lock()
-	idle := len(c.queue) == 0
-	if idle {
-		c.scheduled = false
-	}
-	c.mu.Unlock()
-	if !idle {
+	case c.more():
 		c.writer.schedule(c)
 	}
 }

@@ -137,7 +137,7 @@ def value(result, field):
     return sum(v.values()) if isinstance(v, dict) else float(v)
 
 def fmt(v):
-    return f"{v:,.0f}" if abs(v) >= 100 or v.is_integer() else f"{v:.2f}"
+    return f"{v:,.0f}" if abs(v) >= 100 or float(v).is_integer() else f"{v:.2f}"
 
 def ratio(e, g, lower):
     # How many times better edgepush is: above 1, edgepush wins.

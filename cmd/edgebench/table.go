@@ -34,7 +34,7 @@ func table(ctx context.Context, args []string, out io.Writer) error {
 	procs := fs.Int("procs", 0, "client worker processes per row; 0: one per 15,000 connections")
 	pushes := fs.Int("pushes", 10, "pushes to each server per row")
 	settle := fs.Duration("settle", 0, "how long to wait for the last pushes; 0: 10 s plus 1 s per 10,000 connections")
-	interval := fs.Duration("interval", 200*time.Millisecond, "pause between rounds of pushes")
+	interval := fs.Duration("interval", 0, "pause between rounds of pushes; 0: 200 ms, or 1 s per 100,000 connections if longer, so rounds do not queue behind each other")
 	outPrefix := fs.String("out", "", "also write PREFIX.json, .csv, .svg and .md")
 	asJSON := fs.Bool("json", false, "print JSON instead of the table")
 	if err := parse(fs, args); err != nil {
@@ -82,6 +82,9 @@ type spawnConfig struct {
 // alone, so that their memory growth is this row's.
 func runRow(ctx context.Context, cfg bench.TableConfig, n int, spawn spawnConfig) (bench.Table, error) {
 	cfg.Rows = []int{n}
+	if cfg.Interval == 0 {
+		cfg.Interval = max(200*time.Millisecond, time.Duration(n/100)*time.Millisecond)
+	}
 	if cfg.Settle == 0 {
 		cfg.Settle = 10*time.Second + time.Duration(n/10000)*time.Second
 	}
