@@ -79,9 +79,10 @@ func runRow(ctx context.Context, cfg TableConfig, n int) (Row, error) {
 	}
 	row := Row{Conns: n, Servers: len(cfg.Servers), Procs: procs, Errors: map[string]uint64{}}
 	rssBefore := serversRSS(ctx, cfg.Servers)
-	report(cfg, ProgressState{Phase: "connecting", Target: n})
 	start := time.Now()
+	stopWatching := watchConnecting(ctx, cfg, n)
 	workers, opened, err := startWorkers(ctx, cfg, n, procs)
+	stopWatching()
 	defer stopWorkers(workers)
 	if err != nil {
 		return row, err
@@ -98,6 +99,33 @@ func runRow(ctx context.Context, cfg TableConfig, n int) (Row, error) {
 	}
 	fillRow(&row, total, publishFailures)
 	return row, nil
+}
+
+// watchConnecting reports, while workers connect, how many connections the
+// servers hold (their edgepush_connections gauges), once a second, until
+// the returned function is called.
+func watchConnecting(ctx context.Context, cfg TableConfig, n int) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		ticker := time.NewTicker(time.Second)
+		defer ticker.Stop()
+		for {
+			open := 0
+			for _, s := range cfg.Servers {
+				v, _ := ServerMetric(ctx, s.API, "edgepush_connections")
+				open += int(v)
+			}
+			report(cfg, ProgressState{Phase: "connecting", Open: open, Target: n})
+			select {
+			case <-done:
+				return
+			case <-ticker.C:
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
 }
 
 func report(cfg TableConfig, s ProgressState) {
