@@ -2,7 +2,7 @@
 // way its clients see it.
 //
 //	edgebench fanout -conns 19000 -pushes 20        # one push to every connection, repeatedly
-//	edgebench throughput -conns 10000 -rate 100     # continuous publishing to one key
+//	edgebench fanout -conns 10000 -rate 100         # continuous publishing to one key (also: throughput)
 //	edgebench idle -conns 10000                     # server memory per idle connection
 //	edgebench floor -conns 19000 -writers 2         # raw write(2) fan-out, no WebSocket
 //	edgebench table -spawn 4 -rows 500,1500,50000   # the paper's Table 2 and onwards
@@ -113,14 +113,26 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return fs.Parse(args)
 }
 
-// fanout publishes one push at a time to a key every connection holds and
-// reports delivery latency over all pushes, and of the last arrival.
+// fanout and throughput share one scenario: one key held by every
+// connection. With -rate 0 it publishes one push at a time and times each
+// push's delivery to all; with -rate R it publishes R a second for
+// -duration. throughput is fanout with -rate 100 by default.
 func fanout(ctx context.Context, args []string, out io.Writer) error {
+	return fanoutScenario(ctx, "fanout", 0, args, out)
+}
+
+func throughput(ctx context.Context, args []string, out io.Writer) error {
+	return fanoutScenario(ctx, "throughput", 100, args, out)
+}
+
+func fanoutScenario(ctx context.Context, name string, defaultRate int, args []string, out io.Writer) error {
 	var c common
-	fs := flag.NewFlagSet("fanout", flag.ContinueOnError)
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	c.register(fs, 1000)
-	pushes := fs.Int("pushes", 10, "pushes, one after the other")
-	pause := fs.Duration("pause", 500*time.Millisecond, "pause between pushes")
+	pushes := fs.Int("pushes", 10, "with -rate 0: pushes, one after the other")
+	pause := fs.Duration("pause", 500*time.Millisecond, "with -rate 0: pause between pushes")
+	rate := fs.Int("rate", defaultRate, "publishes per second for -duration; 0: one push at a time")
+	duration := fs.Duration("duration", 10*time.Second, "with -rate: how long to publish")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -129,79 +141,83 @@ func fanout(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer client.Close()
-	pub := bench.Publisher{API: c.api}
+	pub := &bench.Publisher{API: c.api}
+	var result map[string]any
+	if *rate > 0 {
+		result, err = continuous(ctx, client, pub, c.conns, *rate, *duration)
+	} else {
+		result, err = oneAtATime(ctx, client, pub, c.conns, *pushes, *pause)
+	}
+	if err != nil {
+		return err
+	}
+	result["scenario"], result["conns"] = name, c.conns
+	return report(out, c.json, result)
+}
+
+// oneAtATime publishes pushes one after the other, each once the last has
+// reached every connection, and reports latency over all of them, the
+// median of each push's last arrival, and the delivery rate while pushes
+// were in flight.
+func oneAtATime(ctx context.Context, client *bench.Client, pub *bench.Publisher, conns, pushes int, pause time.Duration) (map[string]any, error) {
 	var all, lasts bench.Histogram
 	errs := map[string]uint64{}
-	for i := 0; i < *pushes; i++ {
+	for i := 0; i < pushes; i++ {
 		client.Reset()
 		if _, err := pub.Publish(ctx, "bench", "k"); err != nil {
-			return err
+			return nil, err
 		}
 		waitCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := client.WaitReceived(waitCtx, int64(c.conns))
+		err := client.WaitReceived(waitCtx, int64(conns))
 		cancel()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		s := client.Snapshot()
 		all.Merge(&s.Latency)
 		lasts.Record(s.Latency.Max())
 		errs = s.Errors
-		time.Sleep(*pause)
+		time.Sleep(pause)
 	}
-	return report(out, c.json, map[string]any{
-		"scenario": "fanout", "conns": c.conns, "pushes": *pushes,
-		"p50_ms": ms(all.Quantile(0.5)), "p99_ms": ms(all.Quantile(0.99)),
+	inFlight := time.Duration(lasts.Sum)
+	return map[string]any{
+		"pushes": pushes, "errors": errs,
+		"frames_per_sec": float64(conns*pushes) / inFlight.Seconds(),
+		"p50_ms":         ms(all.Quantile(0.5)), "p99_ms": ms(all.Quantile(0.99)),
 		"max_ms": ms(all.Max()), "last_median_ms": ms(lasts.Quantile(0.5)),
-		"errors": errs,
-	})
+	}, nil
 }
 
-// throughput publishes to one key at a fixed rate for a while and reports
-// the frames delivered per second and their latency.
-func throughput(ctx context.Context, args []string, out io.Writer) error {
-	var c common
-	fs := flag.NewFlagSet("throughput", flag.ContinueOnError)
-	c.register(fs, 1000)
-	rate := fs.Int("rate", 100, "publishes per second")
-	duration := fs.Duration("duration", 10*time.Second, "how long to publish")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	client, err := c.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer client.Close()
-	pub := bench.Publisher{API: c.api}
+// continuous publishes at a fixed rate for a while and reports the frames
+// delivered per second and their latency.
+func continuous(ctx context.Context, client *bench.Client, pub *bench.Publisher, conns, rate int, duration time.Duration) (map[string]any, error) {
 	client.Reset()
 	start := time.Now()
-	ticker := time.NewTicker(time.Second / time.Duration(max(*rate, 1)))
+	ticker := time.NewTicker(time.Second / time.Duration(rate))
 	defer ticker.Stop()
 	published := 0
-	for time.Since(start) < *duration {
+	for time.Since(start) < duration {
 		<-ticker.C
 		if _, err := pub.Publish(ctx, "bench", "k"); err != nil {
-			return err
+			return nil, err
 		}
 		published++
 	}
 	waitCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	err = client.WaitReceived(waitCtx, int64(published*c.conns))
+	err := client.WaitReceived(waitCtx, int64(published*conns))
 	cancel()
 	elapsed := time.Since(start)
 	s := client.Snapshot()
 	result := map[string]any{
-		"scenario": "throughput", "conns": c.conns, "publishes": published,
-		"publishes_per_sec": float64(published) / duration.Seconds(),
-		"frames_per_sec":    float64(s.Received) / elapsed.Seconds(),
-		"p50_ms":            ms(s.Latency.Quantile(0.5)), "p99_ms": ms(s.Latency.Quantile(0.99)),
+		"publishes": published, "publishes_per_sec": float64(published) / duration.Seconds(),
+		"frames_per_sec": float64(s.Received) / elapsed.Seconds(),
+		"p50_ms":         ms(s.Latency.Quantile(0.5)), "p99_ms": ms(s.Latency.Quantile(0.99)),
 		"max_ms": ms(s.Latency.Max()), "errors": s.Errors,
 	}
 	if err != nil {
 		result["incomplete"] = err.Error()
 	}
-	return report(out, c.json, result)
+	return result, nil
 }
 
 // idle opens connections, each subscribed to one key, and reports how much
