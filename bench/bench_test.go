@@ -178,3 +178,17 @@ func TestMalformedPushesAreCounted(t *testing.T) {
 		}
 	}
 }
+
+func TestTextShowsFloorColumnOnlyWhenMeasured(t *testing.T) {
+	row := Row{Conns: 1000, P99MS: 13, FloorMS: 10, Errors: map[string]uint64{}}
+	var with, without strings.Builder
+	WriteText(&with, Table{Rows: []Row{row}})
+	row.FloorMS = 0
+	WriteText(&without, Table{Rows: []Row{row}})
+	if !strings.Contains(with.String(), "p99/floor") || !strings.Contains(with.String(), "1.30x") {
+		t.Fatalf("with a floor:\n%s", with.String())
+	}
+	if strings.Contains(without.String(), "floor") {
+		t.Fatalf("without a floor:\n%s", without.String())
+	}
+}

@@ -44,9 +44,17 @@ var textHeader = []string{
 // with the machine and the command, then one line per row, each followed
 // by the kinds of error it counted, if any.
 func WriteText(w io.Writer, t Table) error {
+	floor := hasFloor(t)
 	cells := [][]string{textHeader}
+	if floor {
+		cells[0] = append(slices.Clone(textHeader), "p99/floor")
+	}
 	for _, r := range t.Rows {
-		cells = append(cells, textCells(r))
+		line := textCells(r)
+		if floor {
+			line = append(line, floorRatio(r))
+		}
+		cells = append(cells, line)
 	}
 	widths := columnWidths(cells)
 	b := bufio.NewWriter(w)
@@ -75,6 +83,20 @@ func textCells(r Row) []string {
 		strconv.Itoa(r.Servers),
 		strconv.Itoa(r.Procs),
 	}
+}
+
+// hasFloor reports whether any row was measured against the floor; only
+// then does WriteText show the p99/floor column.
+func hasFloor(t Table) bool {
+	return slices.ContainsFunc(t.Rows, func(r Row) bool { return r.FloorMS > 0 })
+}
+
+// floorRatio formats how many times the floor's time the row's p99 took.
+func floorRatio(r Row) string {
+	if r.FloorMS <= 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(r.P99MS/r.FloorMS, 'f', 2, 64) + "x"
 }
 
 // formatMS formats a latency in milliseconds.

@@ -14,6 +14,7 @@ type Row struct {
 	Errors      map[string]uint64 `json:"errors"`             // by kind (ErrConnect ...)
 	ConnectRate float64           `json:"connect_per_sec"`    // connections subscribed per second
 	RSSPerConn  float64           `json:"rss_per_conn_bytes"` // servers' resident memory growth per connection
+	FloorMS     float64           `json:"floor_ms,omitempty"` // a raw write(2) fan-out at the floor rate to all Conns; 0: not measured
 	Servers     int               `json:"servers"`            // edgepush processes
 	Procs       int               `json:"procs"`              // client processes
 }

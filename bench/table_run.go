@@ -36,6 +36,9 @@ type TableConfig struct {
 	Progress func(ProgressState)
 	// Settle is how long to wait for the last pushes; default 10 s.
 	Settle time.Duration
+	// FloorRate, if not 0, is the machine's raw write(2) fan-out rate in
+	// frames a second (see Floor); each row then carries FloorMS.
+	FloorRate float64
 }
 
 // ProgressState is what a long run reports while it goes.
@@ -78,6 +81,9 @@ func runRow(ctx context.Context, cfg TableConfig, n int) (Row, error) {
 		procs = (n + connsPerProc - 1) / connsPerProc
 	}
 	row := Row{Conns: n, Servers: len(cfg.Servers), Procs: procs, Errors: map[string]uint64{}}
+	if cfg.FloorRate > 0 {
+		row.FloorMS = float64(n) / cfg.FloorRate * 1000
+	}
 	rssBefore := serversRSS(ctx, cfg.Servers)
 	start := time.Now()
 	stopWatching := watchConnecting(ctx, cfg, n)

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -37,6 +38,7 @@ func table(ctx context.Context, args []string, out io.Writer) error {
 	interval := fs.Duration("interval", 0, "pause between rounds of pushes; 0: 200 ms, or 1 s per 100,000 connections if longer, so rounds do not queue behind each other")
 	outPrefix := fs.String("out", "", "also write PREFIX.json, .csv, .svg and .md")
 	asJSON := fs.Bool("json", false, "print JSON instead of the table")
+	withFloor := fs.Bool("floor", false, "first measure the machine's raw write(2) fan-out rate and show each row's p99 against it")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -47,6 +49,11 @@ func table(ctx context.Context, args []string, out io.Writer) error {
 	cfg := bench.TableConfig{Procs: *procs, Pushes: *pushes, Interval: *interval, Settle: *settle, Worker: workerCommand(ctx)}
 	if *spawn == 0 {
 		if cfg.Servers, err = parseTargets(*targets); err != nil {
+			return err
+		}
+	}
+	if *withFloor {
+		if cfg.FloorRate, err = measureFloor(ctx, min(slices.Max(counts), 19000)); err != nil {
 			return err
 		}
 	}
@@ -99,6 +106,28 @@ func runRow(ctx context.Context, cfg bench.TableConfig, n int, spawn spawnConfig
 	defer servers.Stop()
 	cfg.Servers = servers.Addrs
 	return bench.RunTable(ctx, cfg)
+}
+
+// measureFloor returns the machine's raw fan-out rate over conns
+// connections, with one writer per CPU.
+func measureFloor(ctx context.Context, conns int) (float64, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return 0, err
+	}
+	r, err := bench.Floor(ctx, bench.FloorConfig{
+		Conns: conns, Writers: runtime.NumCPU(), Rounds: 5,
+		Reader: func(addr string) *exec.Cmd {
+			cmd := exec.CommandContext(ctx, self, "floor-reader", "-addr", addr, "-conns", strconv.Itoa(conns), "-rounds", "5")
+			cmd.Stderr = os.Stderr
+			return cmd
+		},
+	})
+	if err != nil {
+		return 0, fmt.Errorf("floor: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "edgebench: floor %.0f frames/s over %d connections\n", r.FramesPerSec, conns)
+	return r.FramesPerSec, nil
 }
 
 func parseCounts(list string) ([]int, error) {
