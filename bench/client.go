@@ -212,10 +212,10 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// Errors returned by Open.
+// errNoEpoll wraps a failure to set up a loop's epoll instance in Open.
 var errNoEpoll = errors.New("bench: epoll")
 
-// putUint64 and getUint64 keep the payload layout in one place: the first
+// putSendTime and sendTime keep the payload layout in one place: the first
 // 8 bytes of a bench payload are its send time in unix nanoseconds.
 func putSendTime(b []byte, t time.Time) { binary.BigEndian.PutUint64(b, uint64(t.UnixNano())) }
 

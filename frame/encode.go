@@ -124,15 +124,6 @@ func PutHeader(dst []byte, op ws.OpCode, n int) {
 	}
 }
 
-// AppendHeader appends the unmasked header of a final frame with opcode op
-// and payload length n to dst.
-func AppendHeader(dst []byte, op ws.OpCode, n int) []byte {
-	size := HeaderSize(n)
-	dst = append(dst, make([]byte, size)...)
-	PutHeader(dst[len(dst)-size:], op, n)
-	return dst
-}
-
 // AppendJSONString appends s to dst as a JSON string. Quotes, backslashes and
 // control characters are escaped; invalid UTF-8 becomes U+FFFD.
 func AppendJSONString(dst []byte, s string) []byte {

@@ -16,7 +16,6 @@ import (
 type request struct {
 	method  []byte
 	path    []byte // without the query
-	proto   []byte
 	origin  []byte
 	key     []byte
 	hasKey  bool
@@ -75,7 +74,7 @@ func parseRequest(head []byte) (request, bool) {
 	if !ok1 || !ok2 || len(method) == 0 || len(uri) == 0 || !bytes.HasPrefix(proto, []byte("HTTP/1.")) {
 		return req, false
 	}
-	req.method, req.proto = method, proto
+	req.method = method
 	req.path, _, _ = bytes.Cut(uri, []byte("?"))
 	for len(rest) > 0 {
 		line, rest, _ = bytes.Cut(rest, crlf)

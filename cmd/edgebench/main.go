@@ -270,19 +270,7 @@ func floor(ctx context.Context, args []string, out io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	r, err := bench.Floor(ctx, bench.FloorConfig{
-		Conns: *conns, Writers: *writers, Size: *size, Rounds: *rounds,
-		Reader: func(addr string) *exec.Cmd {
-			cmd := exec.CommandContext(ctx, self, "floor-reader", "-addr", addr, "-conns", strconv.Itoa(*conns),
-				"-size", strconv.Itoa(*size), "-rounds", strconv.Itoa(*rounds))
-			cmd.Stderr = os.Stderr
-			return cmd
-		},
-	})
+	r, err := runFloor(ctx, bench.FloorConfig{Conns: *conns, Writers: *writers, Size: *size, Rounds: *rounds})
 	if err != nil {
 		return err
 	}
@@ -290,6 +278,22 @@ func floor(ctx context.Context, args []string, out io.Writer) error {
 		"scenario": "floor", "conns": r.Conns, "writers": r.Writers, "frames_per_sec": r.FramesPerSec,
 		"p50_ms": ms(r.Latency.Quantile(0.5)), "p99_ms": ms(r.Latency.Quantile(0.99)), "max_ms": ms(r.Latency.Max()),
 	})
+}
+
+// runFloor runs bench.Floor with this binary's floor-reader as the reader
+// process.
+func runFloor(ctx context.Context, cfg bench.FloorConfig) (bench.FloorResult, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return bench.FloorResult{}, err
+	}
+	cfg.Reader = func(addr string) *exec.Cmd {
+		cmd := exec.CommandContext(ctx, self, "floor-reader", "-addr", addr, "-conns", strconv.Itoa(cfg.Conns),
+			"-size", strconv.Itoa(max(cfg.Size, 64)), "-rounds", strconv.Itoa(max(cfg.Rounds, 1)))
+		cmd.Stderr = os.Stderr
+		return cmd
+	}
+	return bench.Floor(ctx, cfg)
 }
 
 func floorReader(ctx context.Context, args []string, out io.Writer) error {

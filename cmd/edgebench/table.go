@@ -111,18 +111,7 @@ func runRow(ctx context.Context, cfg bench.TableConfig, n int, spawn spawnConfig
 // measureFloor returns the machine's raw fan-out rate over conns
 // connections, with one writer per CPU.
 func measureFloor(ctx context.Context, conns int) (float64, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return 0, err
-	}
-	r, err := bench.Floor(ctx, bench.FloorConfig{
-		Conns: conns, Writers: runtime.NumCPU(), Rounds: 5,
-		Reader: func(addr string) *exec.Cmd {
-			cmd := exec.CommandContext(ctx, self, "floor-reader", "-addr", addr, "-conns", strconv.Itoa(conns), "-rounds", "5")
-			cmd.Stderr = os.Stderr
-			return cmd
-		},
-	})
+	r, err := runFloor(ctx, bench.FloorConfig{Conns: conns, Writers: runtime.NumCPU(), Rounds: 5})
 	if err != nil {
 		return 0, fmt.Errorf("floor: %w", err)
 	}
