@@ -18,12 +18,32 @@ func TestPushPathAllocatesNothing(t *testing.T) {
 	}
 	data := []byte(`{"value":21.5,"unit":"C"}`)
 	ctx := context.Background()
-	h.Publish(ctx, k, Text, data) // warm the pools and the seq map
+	for range 200 { // warm the pools and fill the history ring
+		h.Publish(ctx, k, Text, data)
+	}
 	allocs := testing.AllocsPerRun(1000, func() {
 		h.Publish(ctx, k, Text, data)
 		h.Publish(ctx, k, Binary, data)
 	})
 	if allocs != 0 {
 		t.Fatalf("publish to 100 subscribers allocates %.1f times, want 0", allocs)
+	}
+}
+
+// TestDeliverAllocatesNothing: the hub's part alone, from a bus consumer.
+func TestDeliverAllocatesNothing(t *testing.T) {
+	h := New(Config{})
+	k := Key{App: "demo", ID: "001"}
+	for i := 0; i < 100; i++ {
+		h.Subscribe(&counter{}, k)
+	}
+	e := Entry{Seq: 1, TS: 1, Kind: Text, Data: []byte(`{"value":21.5}`)}
+	h.Deliver(k, e)
+	allocs := testing.AllocsPerRun(1000, func() {
+		e.Seq++
+		h.Deliver(k, e)
+	})
+	if allocs != 0 {
+		t.Fatalf("deliver to 100 subscribers allocates %.1f times, want 0", allocs)
 	}
 }

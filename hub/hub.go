@@ -1,49 +1,55 @@
 // Package hub is the middle layer: the subscription index from keys
-// (app, id) to subscribers, sequence numbers, and push.
+// (app, id) to subscribers, the fan-out, and the publish pipeline in front
+// of them.
 //
-// The index is split into a fixed array of shards, each with its own lock,
-// chosen by a hash of the key, so that work on different keys does not
-// contend. A publish encodes the value once into a frame (package frame) and
-// hands the same frame to every subscriber of the key.
+// A publish takes one path (pipeline.go): validate, then sequence and
+// append to the key's history in a Store, atomically per key; then hand the
+// sequenced push to a Bus, whose consumer on every node calls Hub.Deliver.
+// The Hub itself does no I/O, takes no context and never blocks: Deliver
+// looks the key up, encodes the push once into a frame (package frame) only
+// if the key has local subscribers, and hands the same frame to each.
 //
-//	h := hub.New(hub.Config{}, hub.NewMemoryStore())
-//	h.Subscribe(conn, hub.Key{App: "demo", ID: "001"}) // conn implements Subscriber
-//	h.SendText("demo", "001", []byte(`{"t":21.5}`), func(r hub.Result, err error) {
+//	h := hub.New(hub.Config{})
+//	store := hub.NewMemoryStore(hub.MemoryStoreConfig{Watched: h.Watched})
+//	p := hub.NewPipeline(hub.PipelineConfig{}, store, hub.NewLocalBus(), h)
+//	h.Subscribe(sub, hub.Key{App: "demo", ID: "001"}) // sub implements Subscriber
+//	p.SendText("demo", "001", []byte(`{"t":21.5}`), func(r hub.Result, err error) {
 //		// r.Seq is the key's new sequence number, r.Delivered the number of
-//		// connections the frame was queued to.
+//		// subscribers the push was queued to.
 //	})
 //
-// Lock rules: a shard's mu is held while its topics are read or changed,
-// and read-held for a whole publish: the sequence number, the encoding and
-// the fan-out. A topic's publishing mutex, taken under the shard's read
-// lock, orders publishes to one key. Subscriber.Send runs under both, so it
-// must not block or call back into the hub.
+// Lock order (a lock may be taken while holding the ones above it):
+//
+//	Pipeline key lock (one per key, held from the append to the end of Deliver)
+//	MemoryStore shard mu
+//	Hub shard mu (read-held for a fan-out; Subscriber.Send runs under it)
+//
+// Subscriber.Send runs under a shard's read lock, so it must not block or
+// call back into the hub.
 package hub
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
-	"time"
-	"unicode/utf8"
 
 	"edgepush/frame"
 )
 
-// ErrInvalidJSON reports a text push whose data is not a JSON value in
-// valid UTF-8 (a text frame must be UTF-8, RFC 6455 section 5.6).
-var ErrInvalidJSON = errors.New("data is not valid JSON in UTF-8")
-
-// Subscriber is what the hub delivers frames to: in the server, a
-// connection's write queue.
+// Subscriber is what the hub delivers frames to: in the server, one
+// connection's subscription to one key.
 type Subscriber interface {
-	// Send queues f for writing and reports whether it was queued. It must
-	// not block and must not call into the hub. If it keeps f it calls
-	// f.Retain and later f.Release.
-	Send(f *frame.Frame) bool
+	// Send queues f, the push with sequence number seq, and reports whether
+	// it was queued. It must not block and must not call into the hub. If
+	// it keeps f it calls f.Retain and later f.Release. Calls for one key
+	// do not overlap, and come in increasing seq order.
+	Send(seq uint64, f *frame.Frame) bool
+}
+
+// Subscription is one subscriber of one key, for UnsubscribeAll.
+type Subscription struct {
+	Key        Key
+	Subscriber Subscriber
 }
 
 // Config tunes a Hub. The zero value works.
@@ -51,19 +57,18 @@ type Config struct {
 	// Shards is the number of index shards, rounded up to a power of two.
 	// Default 64.
 	Shards int
-	// Now is the clock for push timestamps. Default time.Now.
-	Now func() time.Time
-}
-
-// Result is the outcome of a publish.
-type Result struct {
-	Seq       uint64 // the key's sequence number for this push
-	Delivered int    // connections the frame was queued to
+	// Frames is the pool pushes are encoded into. Default a new pool.
+	Frames *frame.Pool
+	// Wake, if set, is called after each fan-out that queued a frame, once
+	// per Deliver: subscribers may queue without waking their writers and
+	// let Wake do it once for the whole fan-out.
+	Wake func()
 }
 
 // Stats are the hub's counters since it started.
 type Stats struct {
-	Publishes   uint64 // pushes encoded
+	Deliveries  uint64 // pushes handed to Deliver
+	Encoded     uint64 // pushes encoded: Deliveries to keys with subscribers
 	Delivered   uint64 // frames queued to subscribers
 	Dropped     uint64 // frames a subscriber refused (closed or slow)
 	Topics      int    // keys with at least one subscriber now
@@ -72,15 +77,17 @@ type Stats struct {
 
 // Hub is the sharded subscription index. It is safe for concurrent use.
 type Hub struct {
-	store  Store
 	frames *frame.Pool
-	now    func() time.Time
+	wake   func()
 	shards []shard
 	mask   uint32
 
-	publishes atomic.Uint64
-	delivered atomic.Uint64
-	dropped   atomic.Uint64
+	deliveries  atomic.Uint64
+	encoded     atomic.Uint64
+	delivered   atomic.Uint64
+	dropped     atomic.Uint64
+	topics      atomic.Int64
+	subscribers atomic.Int64
 }
 
 type shard struct {
@@ -94,14 +101,10 @@ type shard struct {
 type topic struct {
 	subs  []Subscriber
 	index map[Subscriber]int
-	// publishing is held from taking a sequence number to the end of the
-	// fan-out, so that concurrent publishes to one key reach every
-	// subscriber in sequence order.
-	publishing sync.Mutex
 }
 
-// New returns a hub backed by store.
-func New(cfg Config, store Store) *Hub {
+// New returns an empty hub.
+func New(cfg Config) *Hub {
 	n := 1
 	for n < cfg.Shards || n < 2 {
 		n <<= 1
@@ -110,14 +113,13 @@ func New(cfg Config, store Store) *Hub {
 		n = 64
 	}
 	h := &Hub{
-		store:  store,
-		frames: frame.NewPool(),
-		now:    cfg.Now,
+		frames: cfg.Frames,
+		wake:   cfg.Wake,
 		shards: make([]shard, n),
 		mask:   uint32(n - 1),
 	}
-	if h.now == nil {
-		h.now = time.Now
+	if h.frames == nil {
+		h.frames = frame.NewPool()
 	}
 	for i := range h.shards {
 		h.shards[i].topics = make(map[Key]*topic)
@@ -125,11 +127,16 @@ func New(cfg Config, store Store) *Hub {
 	return h
 }
 
-// Frames returns the pool the hub encodes pushes with, so that the edge can
-// build its own frames from the same buffers.
+// Wakes reports whether the hub calls Config.Wake after each fan-out, so
+// that subscribers may queue without waking.
+func (h *Hub) Wakes() bool { return h.wake != nil }
+
+// Frames returns the pool the hub encodes pushes with.
 func (h *Hub) Frames() *frame.Pool { return h.frames }
 
-func (h *Hub) shard(k Key) *shard { return &h.shards[k.hash()&h.mask] }
+func (h *Hub) shardIndex(k Key) uint32 { return k.hash() & h.mask }
+
+func (h *Hub) shard(k Key) *shard { return &h.shards[h.shardIndex(k)] }
 
 // Subscribe adds sub to key's subscribers; it reports false if sub was
 // already there. The caller validates key (see Key.Validate).
@@ -137,16 +144,23 @@ func (h *Hub) Subscribe(sub Subscriber, k Key) bool {
 	s := h.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return h.add(s, sub, k)
+}
+
+// add is Subscribe with s locked.
+func (h *Hub) add(s *shard, sub Subscriber, k Key) bool {
 	t := s.topics[k]
 	if t == nil {
 		t = &topic{index: make(map[Subscriber]int, 1)}
 		s.topics[k] = t
+		h.topics.Add(1)
 	}
 	if _, ok := t.index[sub]; ok {
 		return false
 	}
 	t.index[sub] = len(t.subs)
 	t.subs = append(t.subs, sub)
+	h.subscribers.Add(1)
 	return true
 }
 
@@ -156,6 +170,11 @@ func (h *Hub) Unsubscribe(sub Subscriber, k Key) bool {
 	s := h.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return h.remove(s, sub, k)
+}
+
+// remove is Unsubscribe with s locked.
+func (h *Hub) remove(s *shard, sub Subscriber, k Key) bool {
 	t := s.topics[k]
 	if t == nil {
 		return false
@@ -170,10 +189,34 @@ func (h *Hub) Unsubscribe(sub Subscriber, k Key) bool {
 	t.subs[last] = nil
 	t.subs = t.subs[:last]
 	delete(t.index, sub)
+	h.subscribers.Add(-1)
 	if len(t.subs) == 0 {
 		delete(s.topics, k)
+		h.topics.Add(-1)
 	}
 	return true
+}
+
+// UnsubscribeAll removes every subscription in subs, taking each shard's
+// lock once: what a closing connection calls. It reorders subs.
+func (h *Hub) UnsubscribeAll(subs []Subscription) {
+	slices.SortFunc(subs, func(a, b Subscription) int {
+		return int(h.shardIndex(a.Key)) - int(h.shardIndex(b.Key))
+	})
+	for len(subs) > 0 {
+		i := h.shardIndex(subs[0].Key)
+		n := 1
+		for n < len(subs) && h.shardIndex(subs[n].Key) == i {
+			n++
+		}
+		s := &h.shards[i]
+		s.mu.Lock()
+		for _, sub := range subs[:n] {
+			h.remove(s, sub.Subscriber, sub.Key)
+		}
+		s.mu.Unlock()
+		subs = subs[n:]
+	}
 }
 
 // Subscribers returns how many subscribers key has.
@@ -187,34 +230,65 @@ func (h *Hub) Subscribers(k Key) int {
 	return 0
 }
 
-// Stats returns the hub's counters.
+// Watched reports whether key has a subscriber on this hub.
+func (h *Hub) Watched(k Key) bool { return h.Subscribers(k) > 0 }
+
+// Stats returns the hub's counters; the gauges are kept as subscriptions
+// change, so Stats takes no lock.
 func (h *Hub) Stats() Stats {
-	st := Stats{
-		Publishes: h.publishes.Load(),
-		Delivered: h.delivered.Load(),
-		Dropped:   h.dropped.Load(),
+	return Stats{
+		Deliveries:  h.deliveries.Load(),
+		Encoded:     h.encoded.Load(),
+		Delivered:   h.delivered.Load(),
+		Dropped:     h.dropped.Load(),
+		Topics:      int(h.topics.Load()),
+		Subscribers: int(h.subscribers.Load()),
 	}
-	for i := range h.shards {
-		s := &h.shards[i]
-		s.mu.RLock()
-		st.Topics += len(s.topics)
-		for _, t := range s.topics {
-			st.Subscribers += len(t.subs)
-		}
+}
+
+// Deliver queues an already sequenced push to every local subscriber of
+// k and returns how many took it. A key without subscribers costs a lookup:
+// nothing is encoded. Calls for one key must not overlap and must come in
+// seq order (the pipeline's key lock, or a bus consumer's ordering, sees to
+// it). Deliver never blocks.
+func (h *Hub) Deliver(k Key, e Entry) int {
+	h.deliveries.Add(1)
+	s := h.shard(k)
+	s.mu.RLock()
+	t := s.topics[k]
+	if t == nil {
 		s.mu.RUnlock()
+		return 0
 	}
-	return st
+	f := h.encode(k, e)
+	n := h.fanout(t, e.Seq, f)
+	s.mu.RUnlock()
+	f.Release()
+	if n > 0 && h.wake != nil {
+		h.wake()
+	}
+	return n
+}
+
+// Encode returns the frame of push e of key k, as Deliver sends it; the
+// caller releases it.
+func (h *Hub) Encode(k Key, e Entry) *frame.Frame { return h.encode(k, e) }
+
+func (h *Hub) encode(k Key, e Entry) *frame.Frame {
+	h.encoded.Add(1)
+	push := frame.Push{App: k.App, ID: k.ID, Seq: e.Seq, TS: e.TS, Data: e.Data}
+	if e.Kind == Binary {
+		return h.frames.Binary(push)
+	}
+	return h.frames.Text(push)
 }
 
 // fanout queues f to every subscriber of t and returns how many took it.
-// The caller holds t's shard lock; t may be nil (no subscribers).
-func (h *Hub) fanout(t *topic, f *frame.Frame) int {
-	if t == nil {
-		return 0
-	}
+// The caller holds t's shard lock.
+func (h *Hub) fanout(t *topic, seq uint64, f *frame.Frame) int {
 	n, dropped := 0, 0
 	for _, sub := range t.subs {
-		if sub.Send(f) {
+		if sub.Send(seq, f) {
 			n++
 		} else {
 			dropped++
@@ -225,65 +299,4 @@ func (h *Hub) fanout(t *topic, f *frame.Frame) int {
 		h.dropped.Add(uint64(dropped))
 	}
 	return n
-}
-
-// Kind is the frame type of a push.
-type Kind uint8
-
-// The kinds of push.
-const (
-	Text   Kind = iota // a text frame; data is a JSON value
-	Binary             // a binary frame; data is any bytes
-)
-
-// Publish assigns key its next sequence number, encodes data once and queues
-// it to every subscriber. For Text, data must be a JSON value.
-func (h *Hub) Publish(ctx context.Context, k Key, kind Kind, data []byte) (Result, error) {
-	if err := k.Validate(); err != nil {
-		return Result{}, err
-	}
-	if kind == Text && (!json.Valid(data) || !utf8.Valid(data)) {
-		return Result{}, ErrInvalidJSON
-	}
-	s := h.shard(k)
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	t := s.topics[k]
-	if t != nil {
-		t.publishing.Lock()
-		defer t.publishing.Unlock()
-	}
-	seq, err := h.store.NextSeq(ctx, k)
-	if err != nil {
-		return Result{}, fmt.Errorf("hub: next seq of %s/%s: %w", k.App, k.ID, err)
-	}
-	push := frame.Push{App: k.App, ID: k.ID, Seq: seq, TS: h.now().UnixMilli(), Data: data}
-	var f *frame.Frame
-	if kind == Binary {
-		f = h.frames.Binary(push)
-	} else {
-		f = h.frames.Text(push)
-	}
-	h.publishes.Add(1)
-	n := h.fanout(t, f)
-	f.Release()
-	return Result{Seq: seq, Delivered: n}, nil
-}
-
-// SendText publishes data, a JSON value, to app/id as a text push and then
-// calls callback, if not nil, with the outcome (the paper's sendText).
-func (h *Hub) SendText(app, id string, data []byte, callback func(Result, error)) {
-	r, err := h.Publish(context.Background(), Key{App: app, ID: id}, Text, data)
-	if callback != nil {
-		callback(r, err)
-	}
-}
-
-// SendBinary publishes data to app/id as a binary push and then calls
-// callback, if not nil, with the outcome (the paper's sendBinary).
-func (h *Hub) SendBinary(app, id string, data []byte, callback func(Result, error)) {
-	r, err := h.Publish(context.Background(), Key{App: app, ID: id}, Binary, data)
-	if callback != nil {
-		callback(r, err)
-	}
 }

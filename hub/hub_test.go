@@ -21,7 +21,7 @@ type recorder struct {
 	refuse bool
 }
 
-func (r *recorder) Send(f *frame.Frame) bool {
+func (r *recorder) Send(_ uint64, f *frame.Frame) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.refuse {
@@ -34,11 +34,29 @@ func (r *recorder) Send(f *frame.Frame) bool {
 // counter is a Subscriber that only counts, for benchmarks.
 type counter struct{ n atomic.Int64 }
 
-func (c *counter) Send(*frame.Frame) bool { c.n.Add(1); return true }
+func (c *counter) Send(uint64, *frame.Frame) bool { c.n.Add(1); return true }
 
-func newHub() *Hub {
+// testHub is a hub with its pipeline over the in-memory store and the
+// local bus, with a fixed clock.
+type testHub struct {
+	*Hub
+	*Pipeline
+	store *MemoryStore
+}
+
+func newHub() testHub { return newHubWith(nil) }
+
+// newHubWith returns a test hub over store, or a new memory store if nil.
+func newHubWith(store Store) testHub {
 	fixed := time.UnixMilli(1_700_000_000_000)
-	return New(Config{Now: func() time.Time { return fixed }}, NewMemoryStore())
+	h := New(Config{})
+	th := testHub{Hub: h}
+	if store == nil {
+		th.store = NewMemoryStore(MemoryStoreConfig{Watched: h.Watched})
+		store = th.store
+	}
+	th.Pipeline = NewPipeline(PipelineConfig{Now: func() time.Time { return fixed }}, store, NewLocalBus(), h)
+	return th
 }
 
 func TestSubscribeUnsubscribe(t *testing.T) {
@@ -97,8 +115,8 @@ func TestPublishEncodesOnceAndCountsSeq(t *testing.T) {
 		t.Fatal("subscribers got different bytes for one push")
 	}
 	st := h.Stats()
-	if st.Publishes != 3 || st.Delivered != 6 || st.Dropped != 3 {
-		t.Fatalf("stats = %+v, want 3 publishes, 6 delivered, 3 dropped", st)
+	if st.Encoded != 3 || st.Delivered != 6 || st.Dropped != 3 {
+		t.Fatalf("stats = %+v, want 3 encoded, 6 delivered, 3 dropped", st)
 	}
 }
 
@@ -129,8 +147,8 @@ func TestPublishRejectsBadInput(t *testing.T) {
 			}
 		})
 	}
-	if st := h.Stats(); st.Publishes != 0 {
-		t.Fatalf("%d publishes counted for rejected input", st.Publishes)
+	if st := h.Stats(); st.Deliveries != 0 {
+		t.Fatalf("%d publishes delivered for rejected input", st.Deliveries)
 	}
 }
 
@@ -174,7 +192,7 @@ func TestConcurrentUse(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if st := h.Stats(); st.Subscribers != 0 || st.Publishes != 4000 {
+	if st := h.Stats(); st.Subscribers != 0 || st.Deliveries != 4000 {
 		t.Fatalf("stats = %+v, want 0 subscribers, 4000 publishes", st)
 	}
 	var seqs uint64

@@ -7,6 +7,7 @@ package netloop_test
 // a test slower, never wrong.
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -151,7 +152,7 @@ func headOfSize(size int) request {
 }
 
 func TestConformanceAbuseFrames(t *testing.T) {
-	// Default limits: MaxMessage 64 KiB, MaxFragments 1024.
+	// Default limits: MaxMessage 64 KiB, MaxEmptyFragments 1024.
 	server := startServer(t, netloop.Config{Echo: true})
 	emptyFragments := func(n int) []outFrame {
 		frames := []outFrame{frame(opText, false, nil)}
@@ -182,24 +183,21 @@ func TestConformanceAbuseFrames(t *testing.T) {
 			close: closePolicyViolation,
 		},
 		{
-			name:  "empty_fragments_1025",
-			send:  emptyFragments(1025),
+			// A first frame and 1,025 empty continuations.
+			name:  "empty_fragments_1026",
+			send:  emptyFragments(1026),
 			close: closePolicyViolation,
 		},
 		{
-			name:   "empty_fragments_1024",
-			send:   emptyFragments(1024),
+			name:   "empty_fragments_1025",
+			send:   emptyFragments(1025),
 			expect: []message{textMessage("")},
 		},
 		{
-			name:   "one_byte_fragments_1024",
-			send:   fragments(opBinary, noise(1024), 1),
-			expect: []message{binaryMessage(noise(1024))},
-		},
-		{
-			name:  "one_byte_fragments_1025",
-			send:  fragments(opBinary, noise(1025), 1),
-			close: closePolicyViolation,
+			// Fragments that carry data are bounded by MaxMessage, not counted.
+			name:   "one_byte_fragments_20000",
+			send:   fragments(opBinary, noise(20000), 1),
+			expect: []message{binaryMessage(noise(20000))},
 		},
 		{
 			name:  "declared_length_2^63_header_only",
@@ -321,6 +319,47 @@ func TestConformanceAbuseFrameTimeout(t *testing.T) {
 		c.expectMessage(textMessage("slow but steady"))
 		c.closeNormally()
 	})
+}
+
+// TestConformanceAbuseLargeFragmented is Autobahn's 9.3.x and 9.4.x: a
+// 4 MiB message in 64-byte to 4 KiB fragments, with MaxMessage 16 MiB.
+func TestConformanceAbuseLargeFragmented(t *testing.T) {
+	server := startServer(t, netloop.Config{Echo: true, MaxMessage: 16 << 20})
+	for _, size := range []int{64, 4 << 10} {
+		t.Run(fmt.Sprintf("4MiB_in_%d_byte_fragments", size), func(t *testing.T) {
+			payload := noise(4 << 20)
+			runConformanceCase(t, server.addr, conformanceCase{
+				send:   fragments(opBinary, payload, size),
+				expect: []message{binaryMessage(payload)},
+			})
+		})
+	}
+}
+
+// TestConformanceAbuseMessageTimeout: a fragmented message must complete
+// within MessageTimeout, so a trickle of empty fragments ends.
+func TestConformanceAbuseMessageTimeout(t *testing.T) {
+	server := startServer(t, netloop.Config{Echo: true, MessageTimeout: 500 * time.Millisecond})
+	c := upgrade(t, server.addr, "/echo")
+	c.writeFrames(frame(opText, false, nil))
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() { // an empty continuation every 50 ms, for at most 10 s
+		for i := 0; i < 200; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			if err := c.send(c.encode(frame(opContinuation, false, nil)), 0, 0); err != nil {
+				return
+			}
+		}
+	}()
+	got := c.waitClosed(closedWithin)
+	if len(got) != 1 || got[0].opcode != opClose || len(got[0].payload) < 2 || int(got[0].payload[0])<<8|int(got[0].payload[1]) != closePolicyViolation {
+		t.Fatalf("a message trickled past MessageTimeout got %v, want close 1008", got)
+	}
 }
 
 func TestConformanceAbuseKeepalive(t *testing.T) {

@@ -6,15 +6,15 @@
 package netloop
 
 import (
-	"context"
 	"syscall"
 	"testing"
 
-	"edgepush/hub"
+	"edgepush/frame"
 )
 
-// TestPushPathAllocatesNothing follows a push from the hub through a
-// connection's queue and writev(2) into a socket, in steady state.
+// TestPushPathAllocatesNothing follows a push from its encoding through a
+// connection's queue and writev(2) into a socket, in steady state (the
+// hub's part is checked in package hub).
 func TestPushPathAllocatesNothing(t *testing.T) {
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
 	if err != nil {
@@ -24,14 +24,15 @@ func TestPushPathAllocatesNothing(t *testing.T) {
 	defer syscall.Close(fds[1])
 	c := newDetachedConn(t, Config{}, routePush)
 	c.fd = fds[0]
-	k := hub.Key{App: "demo", ID: "001"}
-	c.server.hub.Subscribe(c, k)
 	data := []byte(`{"value":21.5}`)
 	sink := make([]byte, 4096)
 	push := func() {
 		for i := 0; i < 4; i++ {
-			c.server.hub.Publish(context.Background(), k, hub.Text, data)
+			f := c.server.frames.Text(frame.Push{App: "demo", ID: "001", Seq: uint64(i), Data: data})
+			c.Queue(f)
+			f.Release()
 		}
+		c.server.Wake()
 		c.writer.drainOnce()
 		if _, err := syscall.Read(fds[1], sink); err != nil {
 			t.Fatal(err)

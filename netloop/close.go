@@ -22,6 +22,7 @@ const (
 	closeBadUTF8     closeCode = ws.StatusInvalidFramePayloadData // 1007
 	closePolicy      closeCode = ws.StatusPolicyViolation         // 1008
 	closeTooBig      closeCode = ws.StatusMessageTooBig           // 1009
+	closeTryAgain    closeCode = 1013                             // try again later
 )
 
 // reasonFor maps a close code the server sends to the reason it counts.
@@ -37,6 +38,8 @@ func reasonFor(code closeCode) closeReason {
 		return reasonBadUTF8
 	case closePolicy:
 		return reasonPolicy
+	case closeTryAgain:
+		return reasonTryAgain
 	case closeTooBig:
 		return reasonTooBig
 	}
@@ -46,7 +49,7 @@ func reasonFor(code closeCode) closeReason {
 // reply queues a frame the caller built and gives up the caller's
 // reference to it.
 func (c *conn) reply(f *frame.Frame) {
-	c.enqueue(f, afterNothing)
+	c.enqueue(f, afterNothing, true)
 	f.Release()
 }
 
@@ -72,7 +75,7 @@ func (c *conn) closeWith(f *frame.Frame, after afterWrite) {
 		return
 	}
 	c.closingSince.Store(now())
-	c.enqueue(f, after)
+	c.enqueue(f, after, true)
 }
 
 // handleClose answers a client's close frame (RFC 6455, section 5.5.1):

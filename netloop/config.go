@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"runtime"
 	"time"
+
+	"edgepush/frame"
 )
 
 // Config tunes a Server. The zero value works: each zero field takes the
@@ -13,8 +15,10 @@ type Config struct {
 	// reassembly of fragments. A frame or message over it fails the
 	// connection with 1009 as soon as its header arrives. Default 64 KiB.
 	MaxMessage int
-	// MaxFragments is the most frames one message may span. Default 1024.
-	MaxFragments int
+	// MaxEmptyFragments is the most empty continuation frames one message
+	// may have: fragments carrying data are bounded by MaxMessage and cost
+	// no memory beyond it, empty ones only time. Default 1024.
+	MaxEmptyFragments int
 	// MaxHandshake caps the HTTP request head, in bytes. Default 8 KiB.
 	MaxHandshake int
 	// MaxHeaders caps the number of header lines in the request. Default 64.
@@ -25,6 +29,9 @@ type Config struct {
 	// FrameTimeout is how long a frame may take to arrive once its first
 	// byte has. Default 30 s.
 	FrameTimeout time.Duration
+	// MessageTimeout is how long a fragmented message may take to complete
+	// once its first frame has arrived. Default 60 s.
+	MessageTimeout time.Duration
 	// PingInterval: a connection quiet for this long gets a ping. Default 30 s.
 	PingInterval time.Duration
 	// PongTimeout: a pinged connection that sends nothing for this long is
@@ -40,11 +47,6 @@ type Config struct {
 	// WriteTimeout is how long a connection's socket may stay full before
 	// the connection is closed. Default 10 s.
 	WriteTimeout time.Duration
-	// MaxIDs is the most ids one sub or unsub message may carry. Default 256.
-	MaxIDs int
-	// MaxSubscriptions is the most keys one connection may subscribe to.
-	// Default 4096.
-	MaxSubscriptions int
 	// Origins, if not empty, is the allowlist of Origin header values
 	// (compared without regard to case); a handshake from another origin
 	// gets 403. A request without an Origin header (not a browser) passes.
@@ -52,8 +54,13 @@ type Config struct {
 	// Echo serves /echo: every message is sent back on the same path, for
 	// conformance suites and echo benchmarks.
 	Echo bool
-	// Page is served at GET / (and /index.html) as text/html; nil: 404.
-	Page []byte
+	// Handler speaks the protocol of /ws; nil: /ws answers 404.
+	Handler Handler
+	// Files are served by path (GET and HEAD) on the same port, e.g. the
+	// demo page at "/"; any other path is 404.
+	Files map[string]File
+	// Frames is the pool of the connections' frames. Default a new pool.
+	Frames *frame.Pool
 	// Writers is the number of writer goroutines. Default GOMAXPROCS.
 	Writers int
 	// Logger receives connection-level events, never one line per message.
@@ -73,21 +80,29 @@ func (c Config) withDefaults() Config {
 		}
 	}
 	setInt(&c.MaxMessage, 64<<10)
-	setInt(&c.MaxFragments, 1024)
+	setInt(&c.MaxEmptyFragments, 1024)
 	setInt(&c.MaxHandshake, 8<<10)
 	setInt(&c.MaxHeaders, 64)
 	setInt(&c.MaxPending, 1<<20)
-	setInt(&c.MaxIDs, 256)
-	setInt(&c.MaxSubscriptions, 4096)
 	setInt(&c.Writers, runtime.GOMAXPROCS(0))
 	setDuration(&c.HandshakeTimeout, 10*time.Second)
 	setDuration(&c.FrameTimeout, 30*time.Second)
+	setDuration(&c.MessageTimeout, 60*time.Second)
 	setDuration(&c.PingInterval, 30*time.Second)
 	setDuration(&c.PongTimeout, 15*time.Second)
 	setDuration(&c.CloseTimeout, 5*time.Second)
 	setDuration(&c.WriteTimeout, 10*time.Second)
+	if c.Frames == nil {
+		c.Frames = frame.NewPool()
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
 	return c
+}
+
+// File is a static response body served by path.
+type File struct {
+	ContentType string // e.g. "text/html; charset=utf-8"
+	Body        []byte
 }

@@ -24,7 +24,7 @@ const (
 type route uint8
 
 const (
-	routePush route = iota // /ws: the push protocol
+	routePush route = iota // /ws: the Handler's protocol
 	routeEcho              // /echo: every message sent back
 )
 
@@ -34,7 +34,7 @@ const (
 // netpoll runs once at a time per connection, and by the close callback,
 // which netpoll runs after the last onRequest has returned. mu guards the
 // write queue; wmu guards the file descriptor (see conn_write.go). Neither
-// is held while calling into the hub.
+// is held while calling the session.
 type conn struct {
 	server *Server
 	nc     netpoll.Connection
@@ -46,6 +46,7 @@ type conn struct {
 	lastRead     atomic.Int64 // unix ns of the last bytes read
 	pingSent     atomic.Int64 // unix ns of an unanswered keepalive ping, or 0
 	partialSince atomic.Int64 // unix ns since a partial frame is pending, or 0
+	messageSince atomic.Int64 // unix ns of the first frame of a fragmented message in progress, or 0
 	closingSince atomic.Int64 // unix ns of entering phaseClosing, or 0
 	reason       atomic.Int32 // the closeReason recorded first
 
@@ -54,8 +55,8 @@ type conn struct {
 	pending  []byte   // bytes of a partial frame or request head, owned copy
 	message  *message // the fragmented message being reassembled, or nil
 	text     utf8Stream
-	unmasked int64 // payload bytes of the pending frame already unmasked and checked
-	subs     keySet
+	unmasked int64   // payload bytes of the pending frame already unmasked and checked
+	session  Session // on routePush once upgraded; ended by the closer
 
 	// Write side.
 	mu        sync.Mutex // guards the following fields
@@ -113,10 +114,10 @@ func (c *conn) onClose(netpoll.Connection) error {
 	c.mu.Lock()
 	c.refusing = true // what is queued, its owner releases (see flush)
 	c.mu.Unlock()
-	for _, k := range c.subs {
-		c.server.hub.Unsubscribe(c, k)
+	if c.session != nil {
+		c.server.closer.add(c.session)
+		c.session = nil
 	}
-	c.subs = nil
 	c.recordReason(reasonPeerGone)
 	c.server.metrics.closed(closeReason(c.reason.Load()))
 	c.server.registry.remove(c)

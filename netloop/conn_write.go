@@ -3,8 +3,11 @@ package netloop
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
+
+	"github.com/gobwas/ws"
 
 	"edgepush/frame"
 )
@@ -38,28 +41,40 @@ var errConnClosed = errors.New("netloop: connection closed")
 // maxIovecs is the most buffers one writev(2) takes (IOV_MAX on Linux).
 const maxIovecs = 1024
 
-// Send implements hub.Subscriber: it queues a push. It never blocks.
+// Send implements Conn.
 func (c *conn) Send(f *frame.Frame) bool {
-	return c.enqueue(f, afterNothing)
+	return c.enqueue(f, afterNothing, true)
 }
+
+// Queue implements Conn.
+func (c *conn) Queue(f *frame.Frame) bool {
+	return c.enqueue(f, afterNothing, false)
+}
+
+// Close implements Conn.
+func (c *conn) Close(code ws.StatusCode) { c.fail(code) }
+
+// Frames implements Conn.
+func (c *conn) Frames() *frame.Pool { return c.server.frames }
 
 // enqueue adds f to the queue and then, if after is not afterNothing,
 // refuses further frames and records what to do once f is written. A final
-// frame (after != afterNothing) is not subject to MaxPending.
-func (c *conn) enqueue(f *frame.Frame, after afterWrite) bool {
+// frame (after != afterNothing) is not subject to MaxPending. With wake the
+// writer is woken; without, it is left for the next wake.
+func (c *conn) enqueue(f *frame.Frame, after afterWrite, wake bool) bool {
 	c.mu.Lock()
 	if c.refusing {
 		c.mu.Unlock()
-		c.server.metrics.drop(dropClosed, 1)
+		c.server.metrics.drop(dropClosed, 1, f.Len())
 		return false
 	}
 	if after == afterNothing && c.queued > 0 && c.queued+f.Len() > c.server.cfg.MaxPending {
 		c.refusing = true
 		c.mu.Unlock()
-		c.server.metrics.drop(dropSlowConsumer, 1)
+		c.server.metrics.drop(dropSlowConsumer, 1, f.Len())
 		c.recordReason(reasonSlowConsumer)
 		// Not inline: Send runs under a hub shard lock, and closing
-		// calls back into the hub.
+		// ends the session, which calls back into the hub.
 		go c.cutOff()
 		return false
 	}
@@ -76,6 +91,9 @@ func (c *conn) enqueue(f *frame.Frame, after afterWrite) bool {
 	if start {
 		c.writer.schedule(c)
 	}
+	if wake {
+		c.writer.wake()
+	}
 	return true
 }
 
@@ -89,7 +107,8 @@ func (c *conn) cutOff() {
 // writer drains the queues of the connections scheduled on it.
 type writer struct {
 	metrics *metrics
-	wake    chan struct{} // one token: there may be work
+	signal  chan struct{} // one token: there may be work
+	pending atomic.Bool   // connections were scheduled since the last wake
 	iovecs  []syscall.Iovec
 	batch   []*conn
 
@@ -100,26 +119,41 @@ type writer struct {
 func newWriter(m *metrics) *writer {
 	return &writer{
 		metrics: m,
-		wake:    make(chan struct{}, 1),
+		signal:  make(chan struct{}, 1),
 		iovecs:  make([]syscall.Iovec, 0, maxIovecs),
 	}
 }
 
-// schedule puts c on the writer's list; c must not be on it already.
+// schedule puts c on the writer's list; c must not be on it already. The
+// writer runs on the next wake.
 func (w *writer) schedule(c *conn) {
 	w.mu.Lock()
 	w.ready = append(w.ready, c)
 	w.mu.Unlock()
+	w.pending.Store(true)
+}
+
+// wake makes the writer drain its list.
+func (w *writer) wake() {
+	w.pending.Store(false)
 	select {
-	case w.wake <- struct{}{}:
+	case w.signal <- struct{}{}:
 	default:
+	}
+}
+
+// wakeIfPending wakes the writer if connections were scheduled without a
+// wake since the last one.
+func (w *writer) wakeIfPending() {
+	if w.pending.Load() {
+		w.wake()
 	}
 }
 
 func (w *writer) run(stop <-chan struct{}) {
 	for {
 		select {
-		case <-w.wake:
+		case <-w.signal:
 		case <-stop:
 			return
 		}
@@ -161,7 +195,7 @@ func (c *conn) drain(w *writer) {
 	case after != afterNothing:
 		c.finish()
 	case c.more():
-		w.schedule(c)
+		w.schedule(c) // the writer is running: no wake needed
 	}
 }
 
@@ -317,6 +351,7 @@ func (c *conn) waitFlush(handed int, after afterWrite) {
 		c.finish()
 	case c.more():
 		c.writer.schedule(c)
+		c.writer.wake()
 	}
 }
 
@@ -338,10 +373,8 @@ func (c *conn) abandon(err error) {
 	frames := c.queue
 	c.queue = nil
 	c.mu.Unlock()
-	if len(frames) > 0 {
-		c.server.metrics.drop(dropClosed, len(frames))
-	}
 	for _, f := range frames {
+		c.server.metrics.drop(dropClosed, 1, f.Len())
 		f.Release()
 	}
 	if err != errConnClosed {

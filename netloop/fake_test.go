@@ -7,7 +7,6 @@ import (
 	"github.com/cloudwego/netpoll"
 
 	"edgepush/frame"
-	"edgepush/hub"
 )
 
 // fakeConnection stands in for netpoll's connection in tests that drive a
@@ -34,10 +33,11 @@ func newDetachedConn(t testing.TB, cfg Config, rt route) *conn {
 
 // newDetachedServer returns a server with no event loop, writers or sweep.
 func newDetachedServer(cfg Config) *Server {
-	s := &Server{cfg: cfg.withDefaults(), hub: hub.New(hub.Config{}, hub.NewMemoryStore())}
-	s.frames = s.hub.Frames()
+	s := &Server{cfg: cfg.withDefaults()}
+	s.frames = s.cfg.Frames
 	s.controls = frame.NewControls()
 	s.registry.init()
+	s.closer.init()
 	return s
 }
 

@@ -110,7 +110,7 @@ func (c *conn) checkHeader(h ws.Header) closeCode {
 		return closeProtocol
 	case h.Length > int64(cfg.MaxMessage)-int64(c.message.size()):
 		return closeTooBig
-	case c.message != nil && c.message.fragments >= cfg.MaxFragments:
+	case h.OpCode == ws.OpContinuation && h.Length == 0 && c.message.empty >= cfg.MaxEmptyFragments:
 		return closePolicy
 	}
 	return closeNone
@@ -119,9 +119,9 @@ func (c *conn) checkHeader(h ws.Header) closeCode {
 // message is a fragmented message being reassembled. A connection holds
 // one only between the first and the last frame of such a message.
 type message struct {
-	op        ws.OpCode
-	fragments int
-	data      []byte
+	op    ws.OpCode
+	empty int // empty continuation frames so far
+	data  []byte
 }
 
 // size returns the bytes reassembled so far; 0 for no message.
@@ -182,13 +182,17 @@ func (c *conn) handleData(h ws.Header, payload []byte) {
 	case h.OpCode != ws.OpContinuation && h.Fin:
 		c.deliver(h.OpCode, payload)
 	case h.OpCode != ws.OpContinuation:
-		c.message = &message{op: h.OpCode, data: append([]byte(nil), payload...), fragments: 1}
+		c.message = &message{op: h.OpCode, data: append([]byte(nil), payload...)}
+		c.messageSince.Store(now())
 	default:
 		m := c.message
 		m.data = append(m.data, payload...)
-		m.fragments++
+		if len(payload) == 0 {
+			m.empty++
+		}
 		if h.Fin {
 			c.message = nil
+			c.messageSince.Store(0)
 			c.deliver(m.op, m.data)
 		}
 	}
@@ -215,9 +219,7 @@ func (c *conn) deliver(op ws.OpCode, message []byte) {
 	switch {
 	case c.route == routeEcho:
 		c.reply(c.server.frames.Message(op, message))
-	case op == ws.OpBinary:
-		c.fail(closeUnsupported)
-	default:
-		c.handleMessage(message)
+	case c.session != nil:
+		c.session.Message(op, message)
 	}
 }

@@ -53,12 +53,12 @@ func (c *conn) serveHead(head []byte) {
 		c.rejectHTTP(http.StatusBadRequest, "")
 	case req.headers > c.server.cfg.MaxHeaders:
 		c.rejectHTTP(http.StatusRequestHeaderFieldsTooLarge, "")
-	case string(req.path) == "/ws":
+	case string(req.path) == "/ws" && c.server.cfg.Handler != nil:
 		c.upgrade(head, req, routePush)
 	case string(req.path) == "/echo" && c.server.cfg.Echo:
 		c.upgrade(head, req, routeEcho)
-	case string(req.path) == "/" || string(req.path) == "/index.html":
-		c.servePage(req)
+	case c.server.files[string(req.path)].get != nil:
+		c.serveFile(req, c.server.files[string(req.path)])
 	default:
 		c.rejectHTTP(http.StatusNotFound, "")
 	}
@@ -127,7 +127,7 @@ func (c *conn) upgrade(head []byte, req request, rt route) {
 		c.recordReason(reasonHandshakeBad)
 		c.phase.Store(int32(phaseClosing))
 		c.closingSince.Store(now())
-		c.enqueue(response, afterShutdown)
+		c.enqueue(response, afterShutdown, true)
 		response.Release()
 		return
 	}
@@ -138,6 +138,9 @@ func (c *conn) upgrade(head []byte, req request, rt route) {
 	}
 	s.metrics.add(counterUpgraded, 1)
 	c.reply(response)
+	if rt == routePush {
+		c.session = s.cfg.Handler.Open(c)
+	}
 }
 
 // insertConnectionClose adds "Connection: close" after the status line of
@@ -180,16 +183,29 @@ func (s *Server) originAllowed(origin []byte) bool {
 	return false
 }
 
-// servePage answers GET or HEAD / with the configured page.
-func (c *conn) servePage(req request) {
-	s := c.server
-	switch {
-	case s.page == nil:
-		c.rejectHTTP(http.StatusNotFound, "")
-	case string(req.method) == http.MethodGet:
-		c.respond(s.page)
-	case string(req.method) == http.MethodHead:
-		c.respond(s.pageHead)
+// staticFile is a File compiled into its whole responses.
+type staticFile struct {
+	get, head *frame.Frame
+}
+
+func compileFiles(files map[string]File) map[string]staticFile {
+	out := make(map[string]staticFile, len(files))
+	for path, f := range files {
+		out[path] = staticFile{
+			get:  frame.Static(appendResponse(nil, http.StatusOK, "Cache-Control: no-cache\r\n", f.ContentType, f.Body, false)),
+			head: frame.Static(appendResponse(nil, http.StatusOK, "Cache-Control: no-cache\r\n", f.ContentType, f.Body, true)),
+		}
+	}
+	return out
+}
+
+// serveFile answers GET or HEAD of a static file.
+func (c *conn) serveFile(req request, f staticFile) {
+	switch string(req.method) {
+	case http.MethodGet:
+		c.respond(f.get)
+	case http.MethodHead:
+		c.respond(f.head)
 	default:
 		c.rejectHTTP(http.StatusMethodNotAllowed, "")
 	}
@@ -201,7 +217,7 @@ func (c *conn) respond(response *frame.Frame) {
 	c.recordReason(reasonHTTPDone)
 	c.phase.Store(int32(phaseClosing))
 	c.closingSince.Store(now())
-	c.enqueue(response, afterShutdown)
+	c.enqueue(response, afterShutdown, true)
 	response.Release()
 }
 

@@ -323,7 +323,8 @@ func TestConformanceHandshakeAnyOrigin(t *testing.T) {
 // exists only when Echo is set.
 func TestConformanceHandshakeRoutes(t *testing.T) {
 	page := []byte("<!doctype html><title>edgepush</title><p>conformance page</p>\n")
-	server := startServer(t, netloop.Config{Page: page})
+	file := netloop.File{ContentType: "text/html; charset=utf-8", Body: page}
+	server := startServer(t, netloop.Config{Files: map[string]netloop.File{"/": file, "/index.html": file}})
 	for _, tc := range []struct {
 		name    string
 		request request

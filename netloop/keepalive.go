@@ -28,7 +28,7 @@ func (s *Server) sweep() {
 
 func (s *Server) sweepInterval() time.Duration {
 	cfg := &s.cfg
-	shortest := min(cfg.HandshakeTimeout, cfg.FrameTimeout, cfg.PingInterval, cfg.PongTimeout, cfg.CloseTimeout)
+	shortest := min(cfg.HandshakeTimeout, cfg.FrameTimeout, cfg.MessageTimeout, cfg.PingInterval, cfg.PongTimeout, cfg.CloseTimeout)
 	return min(max(shortest/4, 5*time.Millisecond), time.Second)
 }
 
@@ -58,6 +58,11 @@ func (c *conn) checkOpen(t int64) {
 		c.fail(closePolicy)
 		return
 	}
+	if since := c.messageSince.Load(); since != 0 && t-since > int64(cfg.MessageTimeout) {
+		c.recordReason(reasonFrameSlow)
+		c.fail(closePolicy)
+		return
+	}
 	if sent := c.pingSent.Load(); sent != 0 {
 		if t-sent > int64(cfg.PongTimeout) {
 			c.recordReason(reasonNoPong)
@@ -68,6 +73,6 @@ func (c *conn) checkOpen(t int64) {
 	if t-c.lastRead.Load() > int64(cfg.PingInterval) {
 		c.pingSent.Store(t)
 		c.server.metrics.add(counterPings, 1)
-		c.enqueue(c.server.controls.Ping, afterNothing)
+		c.enqueue(c.server.controls.Ping, afterNothing, true)
 	}
 }

@@ -10,30 +10,28 @@ import (
 type counter int
 
 const (
-	counterAccepted     counter = iota // TCP connections accepted
-	counterUpgraded                    // WebSocket handshakes completed
-	counterHTTP                        // plain HTTP requests answered
-	counterMessages                    // client messages received
-	counterFramesOut                   // frames and responses written
-	counterBytesOut                    // bytes written
-	counterWrites                      // writev(2) calls
-	counterBlocked                     // writes that found the socket full
-	counterPings                       // keepalive pings sent
-	counterProtocolErrs                // push-protocol errors answered
+	counterAccepted  counter = iota // TCP connections accepted
+	counterUpgraded                 // WebSocket handshakes completed
+	counterHTTP                     // plain HTTP requests answered
+	counterMessages                 // client messages received
+	counterFramesOut                // frames and responses written
+	counterBytesOut                 // bytes written
+	counterWrites                   // writev(2) calls
+	counterBlocked                  // writes that found the socket full
+	counterPings                    // keepalive pings sent
 	counterCount
 )
 
 var counterNames = [counterCount]string{
-	counterAccepted:     "edgepush_connections_accepted_total",
-	counterUpgraded:     "edgepush_upgrades_total",
-	counterHTTP:         "edgepush_http_requests_total",
-	counterMessages:     "edgepush_messages_received_total",
-	counterFramesOut:    "edgepush_frames_written_total",
-	counterBytesOut:     "edgepush_bytes_written_total",
-	counterWrites:       "edgepush_writev_calls_total",
-	counterBlocked:      "edgepush_writes_blocked_total",
-	counterPings:        "edgepush_pings_sent_total",
-	counterProtocolErrs: "edgepush_protocol_errors_total",
+	counterAccepted:  "edgepush_connections_accepted_total",
+	counterUpgraded:  "edgepush_upgrades_total",
+	counterHTTP:      "edgepush_http_requests_total",
+	counterMessages:  "edgepush_messages_received_total",
+	counterFramesOut: "edgepush_frames_written_total",
+	counterBytesOut:  "edgepush_bytes_written_total",
+	counterWrites:    "edgepush_writev_calls_total",
+	counterBlocked:   "edgepush_writes_blocked_total",
+	counterPings:     "edgepush_pings_sent_total",
 }
 
 // closeReason is why a connection ended.
@@ -49,13 +47,14 @@ const (
 	reasonProtocol                  // 1002
 	reasonUnsupported               // 1003
 	reasonBadUTF8                   // 1007
-	reasonPolicy                    // 1008: too many fragments
-	reasonFrameSlow                 // 1008: a frame took longer than FrameTimeout
+	reasonPolicy                    // 1008: too many empty fragments, or by the session
+	reasonFrameSlow                 // 1008: a frame took longer than FrameTimeout, or a message than MessageTimeout
 	reasonTooBig                    // 1009
 	reasonNoPong                    // keepalive unanswered
 	reasonSlowConsumer              // more than MaxPending queued
 	reasonWriteError                // the socket failed or stayed full past WriteTimeout
 	reasonShutdown                  // the server is shutting down
+	reasonTryAgain                  // 1013: the session asked the client to come back
 	reasonCount
 )
 
@@ -69,13 +68,14 @@ var reasonNames = [reasonCount]string{
 	reasonProtocol:      "protocol_error",
 	reasonUnsupported:   "unsupported_data",
 	reasonBadUTF8:       "invalid_utf8",
-	reasonPolicy:        "too_many_fragments",
+	reasonPolicy:        "policy",
 	reasonFrameSlow:     "frame_timeout",
 	reasonTooBig:        "message_too_big",
 	reasonNoPong:        "no_pong",
 	reasonSlowConsumer:  "slow_consumer",
 	reasonWriteError:    "write_error",
 	reasonShutdown:      "shutdown",
+	reasonTryAgain:      "try_again",
 }
 
 // dropReason is why a frame was not written to a connection.
@@ -97,14 +97,17 @@ type metrics struct {
 	counters [counterCount]atomic.Uint64
 	closes   [reasonCount]atomic.Uint64
 	drops    [dropCount]atomic.Uint64
+	dropped  [dropCount]atomic.Uint64 // bytes
 }
 
-func (m *metrics) add(c counter, n int)          { m.counters[c].Add(uint64(n)) }
-func (m *metrics) closed(r closeReason)          { m.closes[r].Add(1) }
-func (m *metrics) drop(r dropReason, frames int) { m.drops[r].Add(uint64(frames)) }
+func (m *metrics) add(c counter, n int) { m.counters[c].Add(uint64(n)) }
+func (m *metrics) closed(r closeReason) { m.closes[r].Add(1) }
+func (m *metrics) drop(r dropReason, frames, bytes int) {
+	m.drops[r].Add(uint64(frames))
+	m.dropped[r].Add(uint64(bytes))
+}
 
-// WriteMetrics writes the server's and its hub's counters in the Prometheus
-// text format.
+// WriteMetrics writes the server's counters in the Prometheus text format.
 func (s *Server) WriteMetrics(w io.Writer) {
 	m := &s.metrics
 	fmt.Fprintf(w, "# TYPE edgepush_connections gauge\nedgepush_connections %d\n", s.registry.count())
@@ -119,9 +122,8 @@ func (s *Server) WriteMetrics(w io.Writer) {
 	for i, name := range dropNames {
 		fmt.Fprintf(w, "edgepush_frames_dropped_total{reason=%q} %d\n", name, m.drops[i].Load())
 	}
-	st := s.hub.Stats()
-	fmt.Fprintf(w, "# TYPE edgepush_publishes_total counter\nedgepush_publishes_total %d\n", st.Publishes)
-	fmt.Fprintf(w, "# TYPE edgepush_deliveries_total counter\nedgepush_deliveries_total %d\n", st.Delivered)
-	fmt.Fprintf(w, "# TYPE edgepush_topics gauge\nedgepush_topics %d\n", st.Topics)
-	fmt.Fprintf(w, "# TYPE edgepush_subscriptions gauge\nedgepush_subscriptions %d\n", st.Subscribers)
+	fmt.Fprintf(w, "# TYPE edgepush_bytes_dropped_total counter\n")
+	for i, name := range dropNames {
+		fmt.Fprintf(w, "edgepush_bytes_dropped_total{reason=%q} %d\n", name, m.dropped[i].Load())
+	}
 }

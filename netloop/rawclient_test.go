@@ -31,6 +31,7 @@ import (
 
 	"edgepush/hub"
 	"edgepush/netloop"
+	"edgepush/netloop/session"
 )
 
 // Opcodes (RFC 6455, section 5.2).
@@ -86,14 +87,16 @@ func startServer(t *testing.T, cfg netloop.Config) *testServer {
 			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		}
 	}
-	h := hub.New(hub.Config{}, hub.NewMemoryStore())
+	if cfg.Handler == nil {
+		cfg.Handler = pushHandler(t)
+	}
 	listener, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("listen on loopback: %v", err)
 	}
 	s := &testServer{
 		addr:   listener.Addr().String(),
-		server: netloop.New(cfg, h),
+		server: netloop.New(cfg),
 		served: make(chan struct{}),
 	}
 	go func() {
@@ -102,6 +105,16 @@ func startServer(t *testing.T, cfg netloop.Config) *testServer {
 	}()
 	t.Cleanup(func() { s.stop(t) })
 	return s
+}
+
+// pushHandler is the real push protocol over an in-memory hub, for the
+// tests of /ws.
+func pushHandler(t *testing.T) netloop.Handler {
+	h := hub.New(hub.Config{})
+	store := hub.NewMemoryStore(hub.MemoryStoreConfig{Watched: h.Watched})
+	t.Cleanup(func() { store.Close() })
+	p := hub.NewPipeline(hub.PipelineConfig{}, store, hub.NewLocalBus(), h)
+	return session.New(session.Config{Logger: slog.New(slog.DiscardHandler)}, h, p)
 }
 
 // stop shuts the server down (once) and waits for Serve to return.

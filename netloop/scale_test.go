@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"edgepush/hub"
+	"github.com/gobwas/ws"
 )
 
 // rawUpgrade dials addr and completes a WebSocket handshake on a plain
@@ -75,9 +75,8 @@ func TestGoroutinesDoNotGrowWithConnections(t *testing.T) {
 		t.Fatalf("goroutines grew by %d with %d connections (%d before, %d after)", grown, conns, before, during)
 	}
 
-	r, err := srv.Hub.Publish(t.Context(), hub.Key{App: "load", ID: "k"}, hub.Text, []byte(`"all"`))
-	if err != nil || r.Delivered != conns {
-		t.Fatalf("publish = %+v, %v; want delivered %d", r, err, conns)
+	if n := srv.handler.publish(ws.OpText, []byte(`"all"`)); n != conns {
+		t.Fatalf("publish delivered %d, want %d", n, conns)
 	}
 	for i, br := range readers {
 		push, err := readServerFrame(br)

@@ -3,8 +3,7 @@
 // frames when data is ready, and writes queued frames without ever blocking
 // the loop. No goroutine is kept per connection.
 //
-//	h := hub.New(hub.Config{}, hub.NewMemoryStore())
-//	srv := netloop.New(netloop.Config{}, h)
+//	srv := netloop.New(netloop.Config{Handler: handler}) // handler speaks the protocol on /ws
 //	ln, _ := net.Listen("tcp", ":8080")
 //	go srv.Serve(ln)          // returns after Shutdown
 //	...
@@ -22,6 +21,12 @@
 // frames (see conn_write.go). Writer goroutines, a fixed number, drain the
 // queues with one writev(2) per connection per round, so several queued
 // frames leave in one system call.
+//
+// The transport knows bytes, frames and close codes, not keys: a Handler
+// (handler.go) gets each upgraded connection's messages and its close.
+//
+// Lock order: conn.wmu, then conn.mu, then writer.mu; registry.mu and
+// closer.mu are taken alone.
 package netloop
 
 import (
@@ -37,7 +42,6 @@ import (
 	"github.com/gobwas/ws"
 
 	"edgepush/frame"
-	"edgepush/hub"
 )
 
 // ErrNotTCP is returned by Serve for a listener that is not TCP.
@@ -49,14 +53,13 @@ var ErrServerClosed = errors.New("netloop: server closed")
 // Server is a WebSocket edge. It is safe for concurrent use.
 type Server struct {
 	cfg      Config
-	hub      *hub.Hub
 	frames   *frame.Pool
 	controls *frame.Controls
-	upgrader ws.Upgrader  // the zero value: RFC 6455 checks, no extensions
-	page     *frame.Frame // the whole 200 response to GET /, or nil
-	pageHead *frame.Frame // the same without the body, for HEAD
+	upgrader ws.Upgrader           // the zero value: RFC 6455 checks, no extensions
+	files    map[string]staticFile // Config.Files as whole responses
 	metrics  metrics
 	registry registry
+	closer   closer
 	writers  []*writer
 	nextID   atomic.Uint64
 	closing  atomic.Bool
@@ -67,28 +70,34 @@ type Server struct {
 	loop netpoll.EventLoop
 }
 
-// New returns a server that delivers pushes from h.
-func New(cfg Config, h *hub.Hub) *Server {
+// New returns a server; cfg.Handler speaks the protocol on /ws.
+func New(cfg Config) *Server {
 	cfg = cfg.withDefaults()
 	s := &Server{
 		cfg:      cfg,
-		hub:      h,
-		frames:   h.Frames(),
+		frames:   cfg.Frames,
 		controls: frame.NewControls(),
+		files:    compileFiles(cfg.Files),
 		stop:     make(chan struct{}),
 	}
-	if cfg.Page != nil {
-		s.page = frame.Static(appendResponse(nil, 200, "Cache-Control: no-cache\r\n", "text/html; charset=utf-8", cfg.Page, false))
-		s.pageHead = frame.Static(appendResponse(nil, 200, "Cache-Control: no-cache\r\n", "text/html; charset=utf-8", cfg.Page, true))
-	}
 	s.registry.init()
+	s.closer.init()
 	s.writers = make([]*writer, cfg.Writers)
 	for i := range s.writers {
 		s.writers[i] = newWriter(&s.metrics)
 		go s.writers[i].run(s.stop)
 	}
 	go s.sweep()
+	go s.closer.run(s.stop)
 	return s
+}
+
+// Wake wakes every writer that has connections queued by Conn.Queue: the
+// end of a fan-out.
+func (s *Server) Wake() {
+	for _, w := range s.writers {
+		w.wakeIfPending()
+	}
 }
 
 // Serve accepts connections on ln until Shutdown. ln must be a

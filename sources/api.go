@@ -40,7 +40,8 @@ const (
 	codeUnsupportedMedia = "unsupported_media"  // Content-Type missing or not handled
 	codeMethodNotAllowed = "method_not_allowed" // wrong method for the route
 	codeNotFound         = "not_found"          // no such route
-	codeInternal         = "internal"           // anything on the server's side
+	codeUnavailable      = "unavailable"        // the store or the bus failed; retry
+	codeInternal         = "internal"           // anything else on the server's side
 )
 
 // api serves the internal HTTP API: publish, health and metrics.
@@ -103,6 +104,7 @@ type apiError struct {
 // publishReply is the body of a successful publish.
 type publishReply struct {
 	Seq       uint64 `json:"seq"`
+	Epoch     string `json:"epoch"`
 	Delivered int    `json:"delivered"`
 }
 
@@ -118,7 +120,7 @@ func (a *api) publish(w http.ResponseWriter, r *http.Request) {
 		a.failPublish(w, r, k, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, publishReply{Seq: res.Seq, Delivered: res.Delivered})
+	writeJSON(w, http.StatusOK, publishReply{Seq: res.Seq, Epoch: res.Epoch, Delivered: res.Delivered})
 }
 
 // readPush checks the key and the Content-Type, reads the body and returns
@@ -252,6 +254,9 @@ func (a *api) failPublish(w http.ResponseWriter, r *http.Request, k hub.Key, err
 	case r.Context().Err() != nil: // the client left; no one reads the answer
 		a.logger.Debug("api: publish abandoned by the client", "app", k.App, "id", k.ID, "err", err)
 		writeError(w, http.StatusInternalServerError, codeInternal, "internal error")
+	case errors.Is(err, hub.ErrStore), errors.Is(err, hub.ErrBus):
+		a.logger.Error("api: publish failed", "app", k.App, "id", k.ID, "err", err)
+		writeError(w, http.StatusServiceUnavailable, codeUnavailable, "publish not accepted; retry")
 	default:
 		a.logger.Error("api: publish failed", "app", k.App, "id", k.ID, "err", err)
 		writeError(w, http.StatusInternalServerError, codeInternal, "internal error")

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -26,7 +27,7 @@ type recorder struct {
 	frames [][]byte
 }
 
-func (r *recorder) Send(f *frame.Frame) bool {
+func (r *recorder) Send(_ uint64, f *frame.Frame) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.frames = append(r.frames, bytes.Clone(f.Bytes()))
@@ -42,8 +43,17 @@ func (r *recorder) taken() [][]byte {
 // testTime is the hub's clock in these tests, so that ts is known.
 var testTime = time.UnixMilli(1_700_000_000_123)
 
-func newTestHub() *hub.Hub {
-	return hub.New(hub.Config{Now: func() time.Time { return testTime }}, hub.NewMemoryStore())
+// testHub is a hub with its publish pipeline over the in-memory store.
+type testHub struct {
+	*hub.Hub
+	*hub.Pipeline
+}
+
+func newTestHub() testHub {
+	h := hub.New(hub.Config{})
+	p := hub.NewPipeline(hub.PipelineConfig{Now: func() time.Time { return testTime }},
+		hub.NewMemoryStore(hub.MemoryStoreConfig{}), hub.NewLocalBus(), h)
+	return testHub{Hub: h, Pipeline: p}
 }
 
 // decodeFrame splits one unmasked, final server frame into its first byte
@@ -266,8 +276,8 @@ func TestPublish(t *testing.T) {
 			if err := json.NewDecoder(resp.Body).Decode(&reply); err != nil {
 				t.Fatalf("reply: %v", err)
 			}
-			if reply != (publishReply{Seq: 1, Delivered: 1}) {
-				t.Errorf("reply = %+v, want seq 1, delivered 1", reply)
+			if reply.Seq != 1 || reply.Delivered != 1 || reply.Epoch == "" {
+				t.Errorf("reply = %+v, want seq 1, delivered 1 and an epoch", reply)
 			}
 			frames := sub.taken()
 			if len(frames) != 1 {
@@ -323,11 +333,11 @@ func TestPublishSeqGrowsByOne(t *testing.T) {
 		return reply
 	}
 	for seq := uint64(1); seq <= 5; seq++ {
-		if got := publish("001"); got != (publishReply{Seq: seq, Delivered: 2}) {
+		if got := publish("001"); got.Seq != seq || got.Delivered != 2 {
 			t.Fatalf("publish %d = %+v, want seq %d delivered 2", seq, got, seq)
 		}
 	}
-	if got := publish("002"); got != (publishReply{Seq: 1, Delivered: 0}) {
+	if got := publish("002"); got.Seq != 1 || got.Delivered != 0 {
 		t.Errorf("other key = %+v, want its own seq 1 and no delivery", got)
 	}
 	for _, sub := range []*recorder{first, second} {
@@ -362,6 +372,8 @@ func TestPublishErrorsFromPublisher(t *testing.T) {
 		{"invalid JSON", hub.ErrInvalidJSON, 400, "bad_json", false},
 		{"key too long", errors.Join(errors.New("id"), hub.ErrKeyTooLong), 400, "bad_key", false},
 		{"empty key", errors.Join(errors.New("app"), hub.ErrEmptyKey), 400, "bad_request", false},
+		{"store down", fmt.Errorf("%w: append: %w", hub.ErrStore, secret), 503, "unavailable", true},
+		{"bus down", fmt.Errorf("%w: publish: %w", hub.ErrBus, secret), 503, "unavailable", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,11 +3,12 @@
 // internal HTTP publish API, through which any other system pushes values.
 //
 // A source needs only something that publishes, the Publisher interface,
-// which *hub.Hub satisfies; it never sees connections or sockets.
+// which the publish pipeline (*hub.Pipeline) satisfies; it never sees
+// connections or sockets.
 //
-//	h := hub.New(hub.Config{}, hub.NewMemoryStore())
-//	go sources.NewDemo(sources.DemoConfig{}, h, logger).Run(ctx)
-//	api := sources.NewAPI(sources.APIConfig{}, h, server.WriteMetrics, logger)
+//	p := hub.NewPipeline(hub.PipelineConfig{}, store, hub.NewLocalBus(), h)
+//	go sources.NewDemo(sources.DemoConfig{}, p, logger).Run(ctx)
+//	api := sources.NewAPI(sources.APIConfig{}, p, server.WriteMetrics, logger)
 //	http.ListenAndServe("127.0.0.1:8081", api)
 package sources
 
@@ -17,8 +18,8 @@ import (
 	"edgepush/hub"
 )
 
-// Publisher publishes one value to the subscribers of a key. *hub.Hub
-// implements it.
+// Publisher publishes one value to the subscribers of a key.
+// *hub.Pipeline implements it.
 type Publisher interface {
 	// Publish assigns k its next sequence number and queues data to every
 	// subscriber of k as a push of the given kind. For hub.Text, data must be
@@ -26,5 +27,5 @@ type Publisher interface {
 	Publish(ctx context.Context, k hub.Key, kind hub.Kind, data []byte) (hub.Result, error)
 }
 
-// The hub is the publisher the server wires in.
-var _ Publisher = (*hub.Hub)(nil)
+// The pipeline is the publisher the server wires in.
+var _ Publisher = (*hub.Pipeline)(nil)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"strings"
 	"time"
 )
@@ -23,6 +24,11 @@ type Config struct {
 	Writers      int           // -writers: writer goroutines; 0 for one per CPU
 	Origins      []string      // -origins: allowed Origin values; empty allows any
 	PingInterval time.Duration // -ping-interval: ping connections quiet this long
+	HistorySize  int           // -history-size: pushes kept per key, the last value included
+	HistoryTTL   time.Duration // -history-ttl: pushes older than this leave the history
+	KeyTTL       time.Duration // -key-ttl: keys without publish or subscriber this long are forgotten
+	MessageRate  float64       // -message-rate: client messages a second per connection
+	MessageBurst int           // -message-burst: client messages at once per connection
 	LogLevel     slog.Level    // -log-level
 	Pprof        string        // -pprof: address of net/http/pprof, empty for none
 }
@@ -72,6 +78,11 @@ func newFlagSet(cfg *Config, origins *string) *flag.FlagSet {
 	fs.IntVar(&cfg.Writers, "writers", 0, "writer goroutines draining connection queues; 0: one per CPU")
 	fs.StringVar(origins, "origins", "", "comma-separated `list` of allowed Origin values; empty allows any")
 	fs.DurationVar(&cfg.PingInterval, "ping-interval", 30*time.Second, "ping a connection after it has been quiet this `duration`")
+	fs.IntVar(&cfg.HistorySize, "history-size", 64, "pushes kept per key for recovery, the last value included")
+	fs.DurationVar(&cfg.HistoryTTL, "history-ttl", 2*time.Minute, "pushes older than this `duration` leave the history (the last value stays)")
+	fs.DurationVar(&cfg.KeyTTL, "key-ttl", time.Hour, "forget a key with no publish and no subscriber for this `duration`")
+	fs.Float64Var(&cfg.MessageRate, "message-rate", 100, "client messages a second one connection may send on average")
+	fs.IntVar(&cfg.MessageBurst, "message-burst", 200, "client messages one connection may send at once")
 	fs.StringVar(&cfg.Pprof, "pprof", "", "serve net/http/pprof on this `address` (keep it on localhost); empty: off")
 	cfg.LogLevel = slog.LevelInfo
 	fs.Var((*levelFlag)(&cfg.LogLevel), "log-level", "least severe `level` logged: debug, info (the default), warn or error")
@@ -141,6 +152,16 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: -max-pending must be positive, not %d", errConfig, c.MaxPending)
 	case c.PingInterval <= 0:
 		return fmt.Errorf("%w: -ping-interval must be positive, not %v", errConfig, c.PingInterval)
+	case c.HistorySize <= 0:
+		return fmt.Errorf("%w: -history-size must be at least 1 (the last value), not %d", errConfig, c.HistorySize)
+	case c.HistoryTTL <= 0:
+		return fmt.Errorf("%w: -history-ttl must be positive, not %v", errConfig, c.HistoryTTL)
+	case c.KeyTTL <= 0:
+		return fmt.Errorf("%w: -key-ttl must be positive, not %v", errConfig, c.KeyTTL)
+	case !(c.MessageRate > 0) || math.IsInf(c.MessageRate, 0):
+		return fmt.Errorf("%w: -message-rate must be a positive number, not %v", errConfig, c.MessageRate)
+	case c.MessageBurst <= 0:
+		return fmt.Errorf("%w: -message-burst must be positive, not %d", errConfig, c.MessageBurst)
 	}
 	return nil
 }

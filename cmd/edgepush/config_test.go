@@ -19,6 +19,11 @@ func defaults() Config {
 		MaxIDs:       256,
 		MaxPending:   1048576,
 		PingInterval: 30 * time.Second,
+		HistorySize:  64,
+		HistoryTTL:   2 * time.Minute,
+		KeyTTL:       time.Hour,
+		MessageRate:  100,
+		MessageBurst: 200,
 		LogLevel:     slog.LevelInfo,
 	}
 }
@@ -48,7 +53,20 @@ func TestParseConfig(t *testing.T) {
 			MaxMessage: 1024, MaxIDs: 16, MaxPending: 4096,
 			Origins:      []string{"https://a.example", "https://b.example"},
 			PingInterval: 5 * time.Second, LogLevel: slog.LevelDebug,
+			HistorySize: 64, HistoryTTL: 2 * time.Minute, KeyTTL: time.Hour, MessageRate: 100, MessageBurst: 200,
 		}},
+		{name: "history and rate flags", args: []string{
+			"-history-size", "8", "-history-ttl", "10s", "-key-ttl", "5m", "-message-rate", "2.5", "-message-burst", "3",
+		}, want: with(func(c *Config) {
+			c.HistorySize, c.HistoryTTL, c.KeyTTL, c.MessageRate, c.MessageBurst = 8, 10*time.Second, 5*time.Minute, 2.5, 3
+		})},
+		{name: "history size 0", args: []string{"-history-size", "0"}, wantErr: "-history-size"},
+		{name: "history ttl 0", args: []string{"-history-ttl", "0s"}, wantErr: "-history-ttl"},
+		{name: "key ttl negative", args: []string{"-key-ttl", "-1s"}, wantErr: "-key-ttl"},
+		{name: "message rate 0", args: []string{"-message-rate", "0"}, wantErr: "-message-rate"},
+		{name: "message rate NaN", args: []string{"-message-rate", "NaN"}, wantErr: "-message-rate"},
+		{name: "message rate Inf", env: map[string]string{"EDGEPUSH_MESSAGE_RATE": "+Inf"}, wantErr: "-message-rate"},
+		{name: "message burst 0", args: []string{"-message-burst", "0"}, wantErr: "-message-burst"},
 		{name: "every env variable", env: map[string]string{
 			"EDGEPUSH_LISTEN": ":9000", "EDGEPUSH_API": "127.0.0.1:9001", "EDGEPUSH_DEMO": "true", "EDGEPUSH_ECHO": "1",
 			"EDGEPUSH_MAX_MESSAGE": "1024", "EDGEPUSH_MAX_IDS": "16", "EDGEPUSH_MAX_PENDING": "4096",
@@ -58,6 +76,7 @@ func TestParseConfig(t *testing.T) {
 			MaxMessage: 1024, MaxIDs: 16, MaxPending: 4096,
 			Origins:      []string{"https://a.example"},
 			PingInterval: time.Minute, LogLevel: slog.LevelWarn,
+			HistorySize: 64, HistoryTTL: 2 * time.Minute, KeyTTL: time.Hour, MessageRate: 100, MessageBurst: 200,
 		}},
 		{name: "flag wins over env", args: []string{"-max-ids", "8", "-demo=false"},
 			env:  map[string]string{"EDGEPUSH_MAX_IDS": "99", "EDGEPUSH_DEMO": "true", "EDGEPUSH_ECHO": "true"},

@@ -31,16 +31,22 @@ import (
 	"syscall"
 	"time"
 
+	"edgepush/frame"
 	"edgepush/hub"
 	"edgepush/netloop"
+	"edgepush/netloop/session"
 	"edgepush/sources"
 	"edgepush/tuning"
 )
 
-// indexPage is the demo page served at /.
-//
-//go:embed page/index.html
-var indexPage string
+// indexPage is the demo page served at /; clientScript is edgepush.js,
+// the browser client, served at /edgepush.js.
+var (
+	//go:embed page/index.html
+	indexPage []byte
+	//go:embed page/edgepush.js
+	clientScript []byte
+)
 
 // shutdownTimeout bounds the whole shutdown: the API's in-flight requests,
 // then the WebSocket clients' closing handshakes.
@@ -90,30 +96,17 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
 			logger.Warn("host limit low for this many connections", "setting", f.Setting, "value", f.Value, "want", f.Want, "why", f.Why)
 		}
 	}
-	store := hub.NewMemoryStore()
-	defer store.Close()
-	h := hub.New(hub.Config{}, store)
-	srv := netloop.New(netloop.Config{
-		MaxMessage:   cfg.MaxMessage,
-		MaxIDs:       cfg.MaxIDs,
-		MaxPending:   cfg.MaxPending,
-		Writers:      cfg.Writers,
-		Origins:      cfg.Origins,
-		PingInterval: cfg.PingInterval,
-		Echo:         cfg.Echo,
-		Page:         []byte(indexPage),
-		Logger:       logger,
-	}, h)
-
+	n, err := newNode(cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer n.close()
+	srv := n.server
 	wsListener, apiListener, err := listen(cfg)
 	if err != nil {
 		return err
 	}
-	metrics := func(w io.Writer) {
-		srv.WriteMetrics(w)
-		writeProcessMetrics(w)
-	}
-	api := newAPIServer(sources.NewAPI(sources.APIConfig{}, h, metrics, logger), logger)
+	api := newAPIServer(sources.NewAPI(sources.APIConfig{}, n.pipeline, n.writeMetrics, logger), logger)
 
 	ctx, cancel := context.WithCancel(ctx) // also ends the demo source when a server fails
 	defer cancel()
@@ -124,7 +117,7 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		go servePprof(cfg.Pprof, logger)
 	}
 	if cfg.Demo {
-		go sources.NewDemo(sources.DemoConfig{}, h, logger).Run(ctx)
+		go sources.NewDemo(sources.DemoConfig{}, n.pipeline, logger).Run(ctx)
 	}
 	logger.Info("edgepush listening",
 		"ws", "ws://"+wsListener.Addr().String()+"/ws",
@@ -140,6 +133,78 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	cancel()
 	return errors.Join(serveErr, shutdown(srv, api))
+}
+
+// node is one edgepush process's layers, wired: transport, session,
+// hub, pipeline and store.
+type node struct {
+	server   *netloop.Server
+	sessions *session.Handler
+	hub      *hub.Hub
+	pipeline *hub.Pipeline
+	store    *hub.MemoryStore
+	bus      hub.Bus
+}
+
+func newNode(cfg Config, logger *slog.Logger) (*node, error) {
+	frames := frame.NewPool()
+	n := &node{bus: hub.NewLocalBus()}
+	// The hub wakes the transport's writers once per fan-out; the server
+	// needs the session handler, which needs the hub: wake late-binds.
+	var srv *netloop.Server
+	n.hub = hub.New(hub.Config{Frames: frames, Wake: func() { srv.Wake() }})
+	n.store = hub.NewMemoryStore(hub.MemoryStoreConfig{
+		HistorySize: cfg.HistorySize,
+		HistoryTTL:  cfg.HistoryTTL,
+		KeyTTL:      cfg.KeyTTL,
+		Watched:     n.hub.Watched,
+	})
+	n.pipeline = hub.NewPipeline(hub.PipelineConfig{}, n.store, n.bus, n.hub)
+	n.sessions = session.New(session.Config{
+		MaxIDs:       cfg.MaxIDs,
+		MessageRate:  cfg.MessageRate,
+		MessageBurst: cfg.MessageBurst,
+		Logger:       logger,
+	}, n.hub, n.pipeline)
+	srv = netloop.New(netloop.Config{
+		MaxMessage:   cfg.MaxMessage,
+		MaxPending:   cfg.MaxPending,
+		Writers:      cfg.Writers,
+		Origins:      cfg.Origins,
+		PingInterval: cfg.PingInterval,
+		Echo:         cfg.Echo,
+		Handler:      n.sessions,
+		Frames:       frames,
+		Files: map[string]netloop.File{
+			"/":            {ContentType: "text/html; charset=utf-8", Body: indexPage},
+			"/index.html":  {ContentType: "text/html; charset=utf-8", Body: indexPage},
+			"/edgepush.js": {ContentType: "text/javascript; charset=utf-8", Body: clientScript},
+		},
+		Logger: logger,
+	})
+	n.server = srv
+	return n, nil
+}
+
+// writeMetrics writes every layer's counters and the process's memory.
+func (n *node) writeMetrics(w io.Writer) {
+	n.server.WriteMetrics(w)
+	n.sessions.WriteMetrics(w)
+	st := n.hub.Stats()
+	fmt.Fprintf(w, "# TYPE edgepush_publishes_total counter\nedgepush_publishes_total %d\n", st.Deliveries)
+	fmt.Fprintf(w, "# TYPE edgepush_pushes_encoded_total counter\nedgepush_pushes_encoded_total %d\n", st.Encoded)
+	fmt.Fprintf(w, "# TYPE edgepush_deliveries_total counter\nedgepush_deliveries_total %d\n", st.Delivered)
+	fmt.Fprintf(w, "# TYPE edgepush_deliveries_refused_total counter\nedgepush_deliveries_refused_total %d\n", st.Dropped)
+	fmt.Fprintf(w, "# TYPE edgepush_topics gauge\nedgepush_topics %d\n", st.Topics)
+	fmt.Fprintf(w, "# TYPE edgepush_subscriptions gauge\nedgepush_subscriptions %d\n", st.Subscribers)
+	fmt.Fprintf(w, "# TYPE edgepush_store_keys gauge\nedgepush_store_keys %d\n", n.store.Keys())
+	writeProcessMetrics(w)
+}
+
+// close releases the store and the bus, after the servers stopped.
+func (n *node) close() {
+	n.bus.Close()
+	n.store.Close()
 }
 
 // writeProcessMetrics adds the process's resident memory to /metrics, so

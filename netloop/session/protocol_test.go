@@ -1,4 +1,4 @@
-package netloop
+package session
 
 import (
 	"encoding/binary"
@@ -23,15 +23,19 @@ func dialWS(t *testing.T, addr, path string) *websocket.Conn {
 }
 
 type answer struct {
-	Op   string          `json:"op"`
-	Ref  string          `json:"ref"`
-	Code string          `json:"code"`
-	Msg  string          `json:"msg"`
-	App  string          `json:"app"`
-	ID   string          `json:"id"`
-	Seq  uint64          `json:"seq"`
-	TS   int64           `json:"ts"`
-	Data json.RawMessage `json:"data"`
+	Op     string                  `json:"op"`
+	Keys   map[string]hub.Position `json:"keys"`
+	Reason string                  `json:"reason"`
+	Since  uint64                  `json:"since"`
+	Epoch  string                  `json:"epoch"`
+	Ref    string                  `json:"ref"`
+	Code   string                  `json:"code"`
+	Msg    string                  `json:"msg"`
+	App    string                  `json:"app"`
+	ID     string                  `json:"id"`
+	Seq    uint64                  `json:"seq"`
+	TS     int64                   `json:"ts"`
+	Data   json.RawMessage         `json:"data"`
 }
 
 func readAnswer(t *testing.T, ws *websocket.Conn) answer {
@@ -58,14 +62,14 @@ func send(t *testing.T, ws *websocket.Conn, msg string) {
 }
 
 func TestPushEndToEnd(t *testing.T) {
-	srv := startServer(t, Config{})
+	srv := startServer(t, Config{}, hub.MemoryStoreConfig{}, "127.0.0.1:0")
 	ws := dialWS(t, srv.Addr, "/ws")
 	send(t, ws, `{"op":"sub","app":"demo","ids":["001","002"],"ref":"7"}`)
 	if a := readAnswer(t, ws); a.Op != "ack" || a.Ref != "7" {
 		t.Fatalf("sub answer = %+v, want ack 7", a)
 	}
 	for _, id := range []string{"001", "002", "001"} {
-		r, err := srv.Hub.Publish(t.Context(), hub.Key{App: "demo", ID: id}, hub.Text, []byte(`{"v":1.5}`))
+		r, err := srv.Pipeline.Publish(t.Context(), hub.Key{App: "demo", ID: id}, hub.Text, []byte(`{"v":1.5}`))
 		if err != nil || r.Delivered != 1 {
 			t.Fatalf("publish %s = %+v, %v; want delivered 1", id, r, err)
 		}
@@ -88,11 +92,11 @@ func TestPushEndToEnd(t *testing.T) {
 	if a := readAnswer(t, ws); a.Op != "ack" || a.Ref != "8" {
 		t.Fatalf("unsub answer = %+v, want ack 8", a)
 	}
-	r, _ := srv.Hub.Publish(t.Context(), hub.Key{App: "demo", ID: "002"}, hub.Text, []byte(`2`))
+	r, _ := srv.Pipeline.Publish(t.Context(), hub.Key{App: "demo", ID: "002"}, hub.Text, []byte(`2`))
 	if r.Delivered != 0 || r.Seq != 2 {
 		t.Fatalf("publish to unsubscribed 002 = %+v, want seq 2 delivered 0", r)
 	}
-	r, _ = srv.Hub.Publish(t.Context(), hub.Key{App: "demo", ID: "001"}, hub.Binary, []byte{0, 1, 2, 0xff})
+	r, _ = srv.Pipeline.Publish(t.Context(), hub.Key{App: "demo", ID: "001"}, hub.Binary, []byte{0, 1, 2, 0xff})
 	if r.Delivered != 1 {
 		t.Fatalf("binary publish = %+v", r)
 	}
@@ -114,7 +118,7 @@ func TestPushEndToEnd(t *testing.T) {
 }
 
 func TestProtocolErrors(t *testing.T) {
-	srv := startServer(t, Config{MaxIDs: 3, MaxSubscriptions: 4})
+	srv := startServer(t, Config{MaxIDs: 3, MaxSubscriptions: 4}, hub.MemoryStoreConfig{}, "127.0.0.1:0")
 	ws := dialWS(t, srv.Addr, "/ws")
 	cases := []struct {
 		name string
@@ -168,7 +172,7 @@ func make65(c byte) []byte {
 }
 
 func TestDisconnectUnsubscribes(t *testing.T) {
-	srv := startServer(t, Config{})
+	srv := startServer(t, Config{}, hub.MemoryStoreConfig{}, "127.0.0.1:0")
 	ws := dialWS(t, srv.Addr, "/ws")
 	send(t, ws, `{"op":"sub","app":"demo","ids":["001"]}`)
 	if a := readAnswer(t, ws); a.Op != "ack" || a.Ref != "" {
@@ -181,38 +185,5 @@ func TestDisconnectUnsubscribes(t *testing.T) {
 	ws.Close()
 	if !waitFor(10*time.Second, func() bool { return srv.Hub.Subscribers(key) == 0 && srv.Stats().Connections == 0 }) {
 		t.Fatalf("after disconnect: %d subscribers, %d connections; want 0, 0", srv.Hub.Subscribers(key), srv.Stats().Connections)
-	}
-}
-
-func TestBinaryOnPushRouteCloses1003(t *testing.T) {
-	srv := startServer(t, Config{})
-	ws := dialWS(t, srv.Addr, "/ws")
-	if err := ws.WriteMessage(websocket.BinaryMessage, []byte{1, 2}); err != nil {
-		t.Fatal(err)
-	}
-	_, _, err := ws.ReadMessage()
-	if !websocket.IsCloseError(err, websocket.CloseUnsupportedData) {
-		t.Fatalf("read after binary message: %v, want close 1003", err)
-	}
-}
-
-func TestShutdownSendsGoingAway(t *testing.T) {
-	srv := startServer(t, Config{})
-	ws := dialWS(t, srv.Addr, "/ws")
-	send(t, ws, `{"op":"sub","app":"demo","ids":["001"],"ref":"1"}`)
-	readAnswer(t, ws)
-	go srv.Shutdown(t.Context())
-	_, _, err := ws.ReadMessage()
-	if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
-		t.Fatalf("read during shutdown: %v, want close 1001", err)
-	}
-}
-
-func TestInsertConnectionClose(t *testing.T) {
-	in := append([]byte("prefix"), "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n"...)
-	got := string(insertConnectionClose(in, len("prefix")))
-	want := "prefixHTTP/1.1 405 Method Not Allowed\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-	if got != want {
-		t.Fatalf("got %q, want %q", got, want)
 	}
 }

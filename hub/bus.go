@@ -1,0 +1,37 @@
+package hub
+
+import (
+	"context"
+	"errors"
+)
+
+// ErrBusClosed is returned by a Bus used after Close.
+var ErrBusClosed = errors.New("hub: bus closed")
+
+// Message is a sequenced push on its way from the node that published it to
+// the hubs of every node: what a Bus carries.
+type Message struct {
+	Key Key
+	Entry
+}
+
+// Consumer takes a message off a bus on one node and returns how many
+// local subscribers it was queued to; the pipeline's is Hub.Deliver.
+// m.Data is valid only during the call.
+type Consumer func(m Message) int
+
+// Bus carries sequenced pushes to every node's consumer. The default is in
+// process (NewLocalBus); a RabbitMQ bus carries them between nodes.
+//
+// Ordering: for one key, a bus hands messages to a node's consumer one at a
+// time and in the order they were published on that node.
+type Bus interface {
+	// Consume sets the consumer of this node; call it once, before Publish.
+	Consume(c Consumer)
+	// Publish sends m to every node and returns how many subscribers of
+	// this node it reached when the bus knows it at once (the local bus),
+	// else 0.
+	Publish(ctx context.Context, m Message) (int, error)
+	// Close stops the bus.
+	Close() error
+}

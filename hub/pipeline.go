@@ -1,0 +1,139 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+)
+
+// ErrInvalidJSON reports a text push whose data is not a JSON value in
+// valid UTF-8 (a text frame must be UTF-8, RFC 6455 section 5.6).
+var ErrInvalidJSON = errors.New("data is not valid JSON in UTF-8")
+
+// ErrStore wraps a failure of the store; ErrBus one of the bus.
+var (
+	ErrStore = errors.New("hub: store")
+	ErrBus   = errors.New("hub: bus")
+)
+
+// Result is the outcome of a publish.
+type Result struct {
+	Seq       uint64 // the key's sequence number for this push
+	Epoch     string // the epoch of that seq
+	Delivered int    // local subscribers the push was queued to
+}
+
+// PipelineConfig tunes a Pipeline. The zero value works.
+type PipelineConfig struct {
+	// Now is the clock for push timestamps. Default time.Now.
+	Now func() time.Time
+}
+
+// Pipeline is the one path every publish takes: validate, sequence and
+// append in the Store, hand to the Bus; the bus's consumer on every node
+// is that node's Hub.Deliver. It is also where sessions read a key's
+// history, so that a read and the publishes of the same key are ordered.
+// It is safe for concurrent use.
+type Pipeline struct {
+	store Store
+	bus   Bus
+	hub   *Hub
+	now   func() time.Time
+	keys  keyLocks
+}
+
+// NewPipeline returns a pipeline publishing through store and bus, and
+// makes h the bus's consumer on this node.
+func NewPipeline(cfg PipelineConfig, store Store, bus Bus, h *Hub) *Pipeline {
+	p := &Pipeline{store: store, bus: bus, hub: h, now: cfg.Now}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	p.keys.init()
+	bus.Consume(func(m Message) int { return h.Deliver(m.Key, m.Entry) })
+	return p
+}
+
+// Validate checks a publish without making it: the key, and for Text that
+// data is a JSON value in UTF-8.
+func Validate(k Key, kind Kind, data []byte) error {
+	if err := k.Validate(); err != nil {
+		return err
+	}
+	if kind == Text && (!utf8.Valid(data) || !json.Valid(data)) {
+		return ErrInvalidJSON
+	}
+	return nil
+}
+
+// Publish validates data, appends it to k's history with the key's next
+// seq and hands it to the bus. The key's lock is held from the append to
+// the end of the bus's publish, so publishes to one key reach every local
+// subscriber in seq order; nothing of the hub is locked meanwhile except
+// the fan-out's own shard read lock.
+func (p *Pipeline) Publish(ctx context.Context, k Key, kind Kind, data []byte) (Result, error) {
+	if err := Validate(k, kind, data); err != nil {
+		return Result{}, err
+	}
+	ts := p.now().UnixMilli()
+	kl := p.keys.lock(k)
+	defer p.keys.unlock(k, kl)
+	pos, err := p.store.Append(ctx, k, kind, ts, data)
+	if err != nil {
+		return Result{}, fmt.Errorf("%w: append to %s/%s: %w", ErrStore, k.App, k.ID, err)
+	}
+	m := Message{Key: k, Entry: Entry{Seq: pos.Seq, TS: ts, Kind: kind, Data: data}}
+	n, err := p.bus.Publish(ctx, m)
+	if err != nil {
+		return Result{Seq: pos.Seq, Epoch: pos.Epoch}, fmt.Errorf("%w: publish %s/%s seq %d: %w", ErrBus, k.App, k.ID, pos.Seq, err)
+	}
+	return Result{Seq: pos.Seq, Epoch: pos.Epoch, Delivered: n}, nil
+}
+
+// SendText publishes data, a JSON value, to app/id as a text push and then
+// calls callback, if not nil, with the outcome (the paper's sendText).
+func (p *Pipeline) SendText(app, id string, data []byte, callback func(Result, error)) {
+	r, err := p.Publish(context.Background(), Key{App: app, ID: id}, Text, data)
+	if callback != nil {
+		callback(r, err)
+	}
+}
+
+// SendBinary publishes data to app/id as a binary push and then calls
+// callback, if not nil, with the outcome (the paper's sendBinary).
+func (p *Pipeline) SendBinary(app, id string, data []byte, callback func(Result, error)) {
+	r, err := p.Publish(context.Background(), Key{App: app, ID: id}, Binary, data)
+	if callback != nil {
+		callback(r, err)
+	}
+}
+
+// Last returns k's position and last value (see Store.Last).
+func (p *Pipeline) Last(ctx context.Context, k Key) (Stream, error) {
+	kl := p.keys.lock(k)
+	defer p.keys.unlock(k, kl)
+	st, err := p.store.Last(ctx, k)
+	if err != nil {
+		return Stream{}, fmt.Errorf("%w: last of %s/%s: %w", ErrStore, k.App, k.ID, err)
+	}
+	return st, nil
+}
+
+// Since returns k's history after seq (see Store.Since).
+//
+// The read holds k's lock, so no publish of k is between its append and
+// its delivery meanwhile: a subscriber added to the hub before the call
+// gets, live, every push after the returned position and none at or before
+// it that the bus had not delivered yet.
+func (p *Pipeline) Since(ctx context.Context, k Key, seq uint64) (Stream, error) {
+	kl := p.keys.lock(k)
+	defer p.keys.unlock(k, kl)
+	st, err := p.store.Since(ctx, k, seq)
+	if err != nil {
+		return Stream{}, fmt.Errorf("%w: history of %s/%s: %w", ErrStore, k.App, k.ID, err)
+	}
+	return st, nil
+}

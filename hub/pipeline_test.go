@@ -1,0 +1,155 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// blockingStore is a MemoryStore whose Append for one key waits until
+// released, like a store behind a slow network.
+type blockingStore struct {
+	*MemoryStore
+	slow    Key
+	entered chan struct{} // closed when the slow Append has started
+	release chan struct{}
+}
+
+func (s *blockingStore) Append(ctx context.Context, k Key, kind Kind, ts int64, data []byte) (Position, error) {
+	if k == s.slow {
+		close(s.entered)
+		<-s.release
+	}
+	return s.MemoryStore.Append(ctx, k, kind, ts, data)
+}
+
+// hangGuard fails the test if done is not closed in a long time: a hang,
+// not a speed check.
+func hangGuard(t *testing.T, what string, done <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s did not finish while another key's store append was blocked", what)
+	}
+}
+
+// TestSlowStoreHoldsUpOnlyItsKey: a publish whose store append blocks holds
+// no hub lock and no other key: subscribes and publishes to other keys, on
+// the same hub shard or not, go on.
+func TestSlowStoreHoldsUpOnlyItsKey(t *testing.T) {
+	slow := Key{App: "demo", ID: "slow"}
+	store := &blockingStore{MemoryStore: NewMemoryStore(MemoryStoreConfig{}), slow: slow,
+		entered: make(chan struct{}), release: make(chan struct{})}
+	defer store.Close()
+	h := newHubWith(store)
+	h.Subscribe(&counter{}, slow)
+	published := make(chan error, 1)
+	go func() {
+		_, err := h.Publish(context.Background(), slow, Text, []byte(`1`))
+		published <- err
+	}()
+	<-store.entered
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 256 { // 256 keys cover every one of the 64 shards
+			k := Key{App: "demo", ID: fmt.Sprint(i)}
+			sub := &recorder{}
+			h.Subscribe(sub, k)
+			if r, err := h.Publish(context.Background(), k, Text, []byte(`2`)); err != nil || r.Delivered != 1 {
+				t.Errorf("publish to %v = %+v, %v; want delivered 1", k, r, err)
+			}
+			h.Unsubscribe(sub, k)
+		}
+		h.Subscribe(&counter{}, slow) // the slow key's own shard and topic
+	}()
+	hangGuard(t, "subscribes and publishes to 256 other keys", done)
+	close(store.release)
+	if err := <-published; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestNoSubscribersNoEncoding: a publish to a key nobody watches is
+// sequenced and stored, and never encoded.
+func TestNoSubscribersNoEncoding(t *testing.T) {
+	h := newHub()
+	k := Key{App: "demo", ID: "nobody"}
+	for i := range 10 {
+		r, err := h.Publish(context.Background(), k, Text, []byte(`1`))
+		if err != nil || r.Seq != uint64(i+1) || r.Delivered != 0 {
+			t.Fatalf("publish %d = %+v, %v", i, r, err)
+		}
+	}
+	if st := h.Stats(); st.Encoded != 0 || st.Deliveries != 10 {
+		t.Fatalf("stats = %+v, want 10 deliveries and 0 encoded", st)
+	}
+	h.Subscribe(&counter{}, k)
+	h.Publish(context.Background(), k, Text, []byte(`1`))
+	if st := h.Stats(); st.Encoded != 1 {
+		t.Fatalf("stats = %+v, want 1 encoded once a subscriber came", st)
+	}
+}
+
+// TestWakeOncePerDeliver: the fan-out to many subscribers calls Wake once.
+func TestWakeOncePerDeliver(t *testing.T) {
+	var wakes atomic.Int64
+	h := New(Config{Wake: func() { wakes.Add(1) }})
+	k := Key{App: "demo", ID: "001"}
+	for range 1000 {
+		h.Subscribe(&counter{}, k)
+	}
+	h.Deliver(k, Entry{Seq: 1, Data: []byte(`1`)})
+	h.Deliver(k, Entry{Seq: 2, Data: []byte(`1`)})
+	h.Deliver(Key{App: "demo", ID: "none"}, Entry{Seq: 1, Data: []byte(`1`)})
+	if n := wakes.Load(); n != 2 {
+		t.Fatalf("%d wakes for 2 fan-outs to 1,000 subscribers and 1 to none, want 2", n)
+	}
+}
+
+// TestUnsubscribeAll removes a subscriber from keys across shards.
+func TestUnsubscribeAll(t *testing.T) {
+	h := New(Config{})
+	sub, other := &counter{}, &counter{}
+	var all []Subscription
+	for i := range 300 {
+		k := Key{App: "a", ID: fmt.Sprint(i)}
+		h.Subscribe(sub, k)
+		h.Subscribe(other, k)
+		all = append(all, Subscription{Key: k, Subscriber: sub})
+	}
+	h.UnsubscribeAll(all)
+	st := h.Stats()
+	if st.Subscribers != 300 || st.Topics != 300 {
+		t.Fatalf("stats = %+v, want the other subscriber's 300 left", st)
+	}
+	for i := range 300 {
+		if n := h.Subscribers(Key{App: "a", ID: fmt.Sprint(i)}); n != 1 {
+			t.Fatalf("key %d has %d subscribers, want 1", i, n)
+		}
+	}
+}
+
+// failingStore fails every call.
+type failingStore struct{ *MemoryStore }
+
+func (failingStore) Append(context.Context, Key, Kind, int64, []byte) (Position, error) {
+	return Position{}, errors.New("connection refused")
+}
+
+func TestStoreFailureIsWrappedAndNothingDelivered(t *testing.T) {
+	h := newHubWith(&failingStore{NewMemoryStore(MemoryStoreConfig{})})
+	k := Key{App: "a", ID: "1"}
+	h.Subscribe(&counter{}, k)
+	_, err := h.Publish(context.Background(), k, Text, []byte(`1`))
+	if !errors.Is(err, ErrStore) {
+		t.Fatalf("err = %v, want ErrStore", err)
+	}
+	if st := h.Stats(); st.Deliveries != 0 {
+		t.Fatalf("a push whose append failed was delivered: %+v", st)
+	}
+}

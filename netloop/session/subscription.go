@@ -1,0 +1,110 @@
+package session
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"edgepush/frame"
+	"edgepush/hub"
+	"edgepush/netloop"
+)
+
+// subscription is one connection's subscription to one key: the
+// hub.Subscriber the hub delivers the key's pushes to.
+type subscription struct {
+	key  hub.Key
+	conn netloop.Conn
+	// queue: the hub wakes the writers after each fan-out, so pushes are
+	// queued without a wake (conn.Queue), else sent (conn.Send).
+	queue bool
+	// sent is the highest seq queued to the connection; a push at or
+	// below it was already sent (by a replay) and is skipped.
+	sent atomic.Uint64
+	// recovery holds live pushes while the history is read; nil after.
+	recovery atomic.Pointer[recovery]
+}
+
+// recovery is a subscription's state while its history is read.
+type recovery struct {
+	max int
+
+	mu       sync.Mutex // guards the following fields
+	held     []heldPush
+	overflow bool // more than max pushes arrived: they were not held
+	done     bool // released: pushes go straight to the connection
+}
+
+type heldPush struct {
+	seq   uint64
+	frame *frame.Frame
+}
+
+func newSubscription(k hub.Key, c netloop.Conn, maxHeld int, wakes bool) *subscription {
+	s := &subscription{key: k, conn: c, queue: wakes}
+	s.recovery.Store(&recovery{max: maxHeld})
+	return s
+}
+
+// Send implements hub.Subscriber. Pushes are held while the subscription
+// recovers, skipped if already sent, and else queued to the connection,
+// whose writer the hub wakes at the end of the fan-out.
+func (s *subscription) Send(seq uint64, f *frame.Frame) bool {
+	if r := s.recovery.Load(); r != nil && r.hold(seq, f) {
+		return true
+	}
+	if seq <= s.sent.Load() {
+		return true
+	}
+	s.sent.Store(seq)
+	if s.queue {
+		return s.conn.Queue(f)
+	}
+	return s.conn.Send(f)
+}
+
+// hold keeps f until release; it reports false once released.
+func (r *recovery) hold(seq uint64, f *frame.Frame) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case r.done:
+		return false
+	case len(r.held) >= r.max:
+		r.overflow = true
+	default:
+		f.Retain()
+		r.held = append(r.held, heldPush{seq: seq, frame: f})
+	}
+	return true
+}
+
+// replay sends f, push seq of the key's history, to the connection.
+func (s *subscription) replay(seq uint64, f *frame.Frame) {
+	if seq <= s.sent.Load() {
+		return
+	}
+	s.sent.Store(seq)
+	s.conn.Send(f)
+}
+
+// release sends the held pushes newer than what was replayed and lets the
+// next ones through. It reports false if pushes had to be dropped while
+// held (the caller closes the connection: the client recovers from the
+// history on its next one).
+func (s *subscription) release() bool {
+	r := s.recovery.Load()
+	if r == nil {
+		return true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, p := range r.held {
+		s.replay(p.seq, p.frame)
+		p.frame.Release()
+		r.held[i] = heldPush{}
+	}
+	r.held = nil
+	r.done = true
+	s.recovery.Store(nil)
+	return !r.overflow
+}

@@ -1,0 +1,88 @@
+package netloop
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+func dialWS(t *testing.T, addr, path string) *websocket.Conn {
+	t.Helper()
+	ws, resp, err := websocket.DefaultDialer.Dial("ws://"+addr+path, nil)
+	if err != nil {
+		t.Fatalf("dial %s: %v (response %v)", path, err, resp)
+	}
+	t.Cleanup(func() { ws.Close() })
+	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	return ws
+}
+
+type answer struct {
+	Op   string          `json:"op"`
+	Ref  string          `json:"ref"`
+	Code string          `json:"code"`
+	Msg  string          `json:"msg"`
+	App  string          `json:"app"`
+	ID   string          `json:"id"`
+	Seq  uint64          `json:"seq"`
+	TS   int64           `json:"ts"`
+	Data json.RawMessage `json:"data"`
+}
+
+func readAnswer(t *testing.T, ws *websocket.Conn) answer {
+	t.Helper()
+	typ, data, err := ws.ReadMessage()
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	if typ != websocket.TextMessage {
+		t.Fatalf("got message type %d, want text", typ)
+	}
+	var a answer
+	if err := json.Unmarshal(data, &a); err != nil {
+		t.Fatalf("answer %q is not JSON: %v", data, err)
+	}
+	return a
+}
+
+func send(t *testing.T, ws *websocket.Conn, msg string) {
+	t.Helper()
+	if err := ws.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+}
+
+func TestBinaryOnPushRouteCloses1003(t *testing.T) {
+	srv := startServer(t, Config{})
+	ws := dialWS(t, srv.Addr, "/ws")
+	if err := ws.WriteMessage(websocket.BinaryMessage, []byte{1, 2}); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := ws.ReadMessage()
+	if !websocket.IsCloseError(err, websocket.CloseUnsupportedData) {
+		t.Fatalf("read after binary message: %v, want close 1003", err)
+	}
+}
+
+func TestShutdownSendsGoingAway(t *testing.T) {
+	srv := startServer(t, Config{})
+	ws := dialWS(t, srv.Addr, "/ws")
+	send(t, ws, `{"op":"sub","app":"demo","ids":["001"],"ref":"1"}`)
+	readAnswer(t, ws)
+	go srv.Shutdown(t.Context())
+	_, _, err := ws.ReadMessage()
+	if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+		t.Fatalf("read during shutdown: %v, want close 1001", err)
+	}
+}
+
+func TestInsertConnectionClose(t *testing.T) {
+	in := append([]byte("prefix"), "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n"...)
+	got := string(insertConnectionClose(in, len("prefix")))
+	want := "prefixHTTP/1.1 405 Method Not Allowed\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+	if got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
