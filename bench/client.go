@@ -42,6 +42,17 @@ type ClientConfig struct {
 	Connecting int
 	// Loops is the number of epoll loops; default GOMAXPROCS.
 	Loops int
+	// Track keeps, for each connection, the position its sub's ack gave
+	// and the highest seq pushed to it; see Positions.
+	Track bool
+	// Resume, if not nil, makes connection i resume from a position: its
+	// sub carries since, and the client checks that exactly the pushes
+	// since.Seq+1 .. want arrive, each once and in order, and times each
+	// connection's catch-up; see Resumed. It implies Track.
+	Resume func(i int) (since Position, want uint64)
+	// Start is when catch-up times are counted from; default: Start or
+	// Open's call.
+	Start time.Time
 }
 
 // Error kinds a client counts.
@@ -60,11 +71,25 @@ const (
 type Client struct {
 	cfg   ClientConfig
 	loops []*loop
+	recs  []connRecord // by connection, with Track or Resume
 
 	subscribed atomic.Int64
 	received   atomic.Int64
+	finished   atomic.Int64 // resuming connections caught up or given up
+	caughtUp   atomic.Int64
 	closing    atomic.Bool
 	wg         sync.WaitGroup
+}
+
+// connRecord is what a tracked connection has seen, written only by the
+// loop that owns the connection.
+type connRecord struct {
+	ack      Position // the key's position in the sub's ack
+	hasAck   bool     // the ack came
+	last     uint64   // highest seq pushed
+	finished bool     // counted in Client.finished
+	gap      bool     // the server sent a gap for the key
+	track    catchUp  // with Resume
 }
 
 // Snapshot is what a client has seen.
@@ -75,16 +100,40 @@ type Snapshot struct {
 	Errors     map[string]uint64 `json:"errors"`
 	Latency    Histogram         `json:"latency"`
 	Connect    Histogram         `json:"connect"` // connect to ack of the subscription
+	// With ClientConfig.Resume: connections caught up, and when, counted
+	// from ClientConfig.Start and from each connection's own connect.
+	CaughtUp   int64     `json:"caught_up,omitempty"`
+	CatchUp    Histogram `json:"catch_up,omitzero"`
+	CatchUpOwn Histogram `json:"catch_up_own,omitzero"`
 }
 
 // Open connects cfg.Conns connections, upgrades and subscribes each, and
 // returns when all are subscribed or have failed, or ctx is done.
 func Open(ctx context.Context, cfg ClientConfig) (*Client, error) {
+	c, err := Start(cfg)
+	if err != nil {
+		return nil, err
+	}
+	err = c.waitSettled(ctx)
+	return c, err
+}
+
+// Start starts connecting as Open does, and returns at once.
+func Start(cfg ClientConfig) (*Client, error) {
 	cfg, sources, target, err := cfg.resolve()
 	if err != nil {
 		return nil, err
 	}
 	c := &Client{cfg: cfg}
+	if cfg.Track {
+		c.recs = make([]connRecord, cfg.Conns)
+		if cfg.Resume != nil {
+			for i := range c.recs {
+				since, want := cfg.Resume(i)
+				c.recs[i].track = newCatchUp(since.Seq, want)
+			}
+		}
+	}
 	for i := 0; i < cfg.Loops; i++ {
 		l, err := newLoop(c, target, sources)
 		if err != nil {
@@ -101,8 +150,7 @@ func Open(ctx context.Context, cfg ClientConfig) (*Client, error) {
 		c.wg.Add(1)
 		go l.run()
 	}
-	err = c.waitSettled(ctx)
-	return c, err
+	return c, nil
 }
 
 func (cfg ClientConfig) resolve() (ClientConfig, []netip.Addr, netip.AddrPort, error) {
@@ -121,6 +169,12 @@ func (cfg ClientConfig) resolve() (ClientConfig, []netip.Addr, netip.AddrPort, e
 	}
 	if cfg.ID == nil {
 		cfg.ID = func(int) string { return "k" }
+	}
+	if cfg.Resume != nil {
+		cfg.Track = true
+	}
+	if cfg.Start.IsZero() {
+		cfg.Start = time.Now()
 	}
 	if len(cfg.Sources) == 0 {
 		cfg.Sources = []string{"127.0.0.1"}
@@ -192,6 +246,8 @@ func (c *Client) Snapshot() Snapshot {
 		l.mu.Lock()
 		s.Latency.Merge(&l.latency)
 		s.Connect.Merge(&l.connect)
+		s.CatchUp.Merge(&l.catchUp)
+		s.CatchUpOwn.Merge(&l.catchUpOwn)
 		for k, v := range l.errors {
 			s.Errors[k] += v
 		}
@@ -199,12 +255,52 @@ func (c *Client) Snapshot() Snapshot {
 	}
 	s.Subscribed = c.subscribed.Load()
 	s.Received = c.received.Load()
+	s.CaughtUp = c.caughtUp.Load()
 	return s
+}
+
+// Finished counts the resuming connections that are caught up or have
+// given up (failed to connect or subscribe, got a gap, were closed).
+func (c *Client) Finished() int64 { return c.finished.Load() }
+
+// Positions returns, after Close, the last position each tracked
+// connection saw of its key: the ack's epoch and the higher of the ack's
+// seq and the last seq pushed. known is false for a connection whose sub
+// was never acked.
+func (c *Client) Positions() (positions []Position, known []bool) {
+	positions, known = make([]Position, len(c.recs)), make([]bool, len(c.recs))
+	for i := range c.recs {
+		r := &c.recs[i]
+		positions[i] = Position{Seq: max(r.ack.Seq, r.last), Epoch: r.ack.Epoch}
+		known[i] = r.hasAck
+	}
+	return positions, known
+}
+
+// Resumed returns, after Close, the Snapshot of a client with Resume, its
+// errors completed with what each connection's replay lacked or had too
+// much of, and connections neither caught up nor failed otherwise counted
+// as timeouts.
+func (c *Client) Resumed() (s Snapshot, expected, received uint64) {
+	s = c.Snapshot()
+	for i := range c.recs {
+		r := &c.recs[i]
+		r.track.count(s.Errors)
+		expected += r.track.expected()
+		received += r.track.got
+		if !r.finished {
+			s.Errors[ErrTimeout]++
+		}
+	}
+	return s, expected, received
 }
 
 // Close closes every connection and stops the loops.
 func (c *Client) Close() error {
-	c.closing.Store(true)
+	if c.closing.Swap(true) {
+		c.wg.Wait()
+		return nil
+	}
 	for _, l := range c.loops {
 		l.wake()
 	}
@@ -224,4 +320,13 @@ func sendTime(payload []byte) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return time.Unix(0, int64(binary.BigEndian.Uint64(payload))), true
+}
+
+// subMessage is the sub connection i sends once upgraded.
+func (c *Client) subMessage(i int) []byte {
+	var since Position
+	if c.cfg.Resume != nil {
+		since, _ = c.cfg.Resume(i)
+	}
+	return appendSub(nil, c.cfg.App, c.cfg.ID(i), since, c.cfg.Resume != nil)
 }

@@ -30,6 +30,7 @@ type bconn struct {
 	index   int32
 	started int64  // unix ns of connect
 	lastSeq uint64 // 0 until the first push
+	current uint64 // the seq of the current value the server sends after the ack, not yet seen; 0 for none
 	in      []byte // a partial frame, owned
 }
 
@@ -49,10 +50,12 @@ type loop struct {
 	events  []unix.EpollEvent
 	settled atomic.Int64
 
-	mu      sync.Mutex // guards the following
-	latency Histogram
-	connect Histogram
-	errors  map[string]uint64
+	mu         sync.Mutex // guards the following
+	latency    Histogram
+	connect    Histogram
+	catchUp    Histogram // with Resume: ClientConfig.Start to caught up
+	catchUpOwn Histogram // with Resume: connect to caught up
+	errors     map[string]uint64
 }
 
 func newLoop(c *Client, target netip.AddrPort, sources []netip.Addr) (*loop, error) {
@@ -121,20 +124,20 @@ func (l *loop) shutdown() {
 func (l *loop) dial(i int) {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		l.fail(nil, ErrConnect)
+		l.fail(i, ErrConnect)
 		return
 	}
 	src := l.sources[i%len(l.sources)]
 	unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
 	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: src.As4()}); err != nil {
 		unix.Close(fd)
-		l.fail(nil, ErrConnect)
+		l.fail(i, ErrConnect)
 		return
 	}
 	c := &bconn{fd: int32(fd), index: int32(i), started: time.Now().UnixNano()}
 	if err := unix.Connect(fd, &l.target); err != nil && err != unix.EINPROGRESS {
 		unix.Close(fd)
-		l.fail(nil, ErrConnect)
+		l.fail(i, ErrConnect)
 		return
 	}
 	l.conns[c.fd] = c
@@ -228,9 +231,7 @@ func (l *loop) consume(c *bconn, data []byte) int {
 		}
 		used = end + 4
 		c.state = stateSubscribing
-		id := l.client.cfg.ID(int(c.index))
-		sub := fmt.Appendf(nil, `{"op":"sub","app":%q,"ids":[%q]}`, l.client.cfg.App, id)
-		if !l.write(c, maskedFrame(0x1, sub)) {
+		if !l.write(c, maskedFrame(0x1, l.client.subMessage(int(c.index)))) {
 			l.drop(c, ErrSubscribe)
 			return len(data)
 		}
@@ -287,8 +288,45 @@ func (l *loop) frame(c *bconn, b []byte) int {
 	return size + length
 }
 
-// text handles the answer to the subscription.
+// text handles a text message: the answer to the subscription, and with
+// Track text pushes and gaps.
 func (l *loop) text(c *bconn, payload []byte) {
+	if l.client.recs == nil {
+		l.plainText(c, payload)
+		return
+	}
+	m, ok := parseServerText(payload)
+	switch {
+	case !ok && c.state == stateSubscribing:
+		l.drop(c, ErrSubscribe)
+	case !ok:
+		l.count(ErrProtocol)
+	case m.Op == "data":
+		if c.state == stateSubscribing {
+			l.count(ErrProtocol) // a push before the ack of the first sub
+		}
+		l.seq(c, m.Seq)
+		l.client.received.Add(1)
+	case m.Op == "gap":
+		l.count(ErrGap)
+		l.client.recs[c.index].gap = true
+		l.finish(int(c.index))
+	case c.state != stateSubscribing:
+		if m.Op == "error" {
+			l.count(ErrServer)
+		}
+	case m.Op == "ack":
+		l.acked(c, m)
+	case m.Op == "error" && m.Code != "":
+		l.drop(c, ErrSubscribe+":"+m.Code)
+	default:
+		l.drop(c, ErrSubscribe)
+	}
+}
+
+// plainText handles a text message of a client without Track: only the
+// ack of its sub counts.
+func (l *loop) plainText(c *bconn, payload []byte) {
 	if c.state != stateSubscribing {
 		return
 	}
@@ -296,6 +334,19 @@ func (l *loop) text(c *bconn, payload []byte) {
 		l.drop(c, ErrSubscribe)
 		return
 	}
+	// A key already published is followed by its current value, with the
+	// seq the ack gives: that is no push of this run.
+	if m, ok := parseServerText(payload); ok {
+		for _, pos := range m.Keys {
+			c.current = max(c.current, pos.Seq)
+		}
+		c.lastSeq = c.current
+	}
+	l.opened(c)
+}
+
+// opened moves c past its sub's ack.
+func (l *loop) opened(c *bconn) {
 	c.state = stateOpen
 	l.busy--
 	l.settled.Add(1)
@@ -303,6 +354,65 @@ func (l *loop) text(c *bconn, payload []byte) {
 	l.mu.Lock()
 	l.connect.Record(time.Duration(time.Now().UnixNano() - c.started))
 	l.mu.Unlock()
+}
+
+// acked records the position the ack of a tracked connection's sub gave
+// and, when resuming, checks it against the position to catch up to.
+func (l *loop) acked(c *bconn, m serverText) {
+	r := &l.client.recs[c.index]
+	pos, ok := m.Keys[l.client.cfg.ID(int(c.index))]
+	r.ack, r.hasAck = pos, true
+	l.opened(c)
+	if l.client.cfg.Resume == nil {
+		return
+	}
+	since, want := l.client.cfg.Resume(int(c.index))
+	if !ok || pos.Seq != want {
+		l.count(ErrAckSeq)
+	}
+	if ok && since.Epoch != "" && pos.Epoch != since.Epoch {
+		l.count(ErrEpoch)
+	}
+	if r.track.complete() && !r.gap {
+		l.caughtUp(c)
+	}
+}
+
+// seq takes the seq of a push to c, binary or text.
+func (l *loop) seq(c *bconn, seq uint64) {
+	if l.client.recs == nil {
+		l.checkSeq(c, seq)
+		return
+	}
+	r := &l.client.recs[c.index]
+	r.last = max(r.last, seq)
+	if l.client.cfg.Resume == nil {
+		l.checkSeq(c, seq)
+		return
+	}
+	if r.track.add(seq) && c.state == stateOpen && !r.gap {
+		l.caughtUp(c)
+	}
+}
+
+// caughtUp records that c has received every push it was to catch up on.
+func (l *loop) caughtUp(c *bconn) {
+	now := time.Now()
+	l.mu.Lock()
+	l.catchUp.Record(now.Sub(l.client.cfg.Start))
+	l.catchUpOwn.Record(time.Duration(now.UnixNano() - c.started))
+	l.mu.Unlock()
+	l.client.caughtUp.Add(1)
+	l.finish(int(c.index))
+}
+
+// finish counts connection i as done, once: caught up or given up.
+func (l *loop) finish(i int) {
+	if l.client.recs == nil || l.client.recs[i].finished {
+		return
+	}
+	l.client.recs[i].finished = true
+	l.client.finished.Add(1)
 }
 
 // push handles a binary push: u8 version, u8 len(app), app, u8 len(id),
@@ -323,7 +433,11 @@ func (l *loop) push(c *bconn, p []byte) {
 		return
 	}
 	seq := binary.BigEndian.Uint64(p[at:])
-	l.checkSeq(c, seq)
+	if c.current != 0 && seq == c.current {
+		c.current = 0 // the current value after the ack (see plainText)
+		return
+	}
+	l.seq(c, seq)
 	sent, ok := sendTime(p[at+16:])
 	now := time.Now()
 	l.mu.Lock()
@@ -355,10 +469,11 @@ func (l *loop) countN(kind string, n uint64) {
 	l.mu.Unlock()
 }
 
-// fail counts an error for a connection that never got a socket.
-func (l *loop) fail(_ *bconn, kind string) {
+// fail counts an error for connection i, which never got a socket.
+func (l *loop) fail(i int, kind string) {
 	l.count(kind)
 	l.settled.Add(1)
+	l.finish(i)
 }
 
 // drop counts kind, closes c and settles it if it was not yet subscribed.
@@ -372,6 +487,9 @@ func (l *loop) drop(c *bconn, kind string) {
 	if c.state != stateOpen {
 		l.busy--
 		l.settled.Add(1)
+	}
+	if kind != "" {
+		l.finish(int(c.index))
 	}
 	delete(l.conns, c.fd)
 	unix.Close(int(c.fd))

@@ -78,6 +78,9 @@ func serverAddr(base, i int) (ServerAddr, error) {
 	return ServerAddr{WS: ws, API: api}, err
 }
 
+// FreeAddr returns a 127.0.0.1 address whose port was free a moment ago.
+func FreeAddr() (string, error) { return freePort() }
+
 // freePort returns a 127.0.0.1 address whose port was free a moment ago.
 func freePort() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -106,6 +109,15 @@ func waitHealthy(ctx context.Context, api string, exited <-chan struct{}) error 
 		time.Sleep(100 * time.Millisecond)
 	}
 	return fmt.Errorf("bench: server at %s did not become healthy", api)
+}
+
+// Pids returns the process id of every server, in the order of Addrs.
+func (s *Servers) Pids() []int {
+	pids := make([]int, len(s.procs))
+	for i, p := range s.procs {
+		pids[i] = p.cmd.Process.Pid
+	}
+	return pids
 }
 
 // Stop sends SIGTERM to every server and waits for them, killing any that

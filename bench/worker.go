@@ -29,6 +29,9 @@ type WorkerConfig struct {
 	First   int      `json:"first"`   // global index of its first connection: connection i goes to target i mod len(Targets)
 	Sources []string `json:"sources"` // local addresses to connect from
 	App     string   `json:"app"`
+	// Resub, if set, makes the worker take part in a resubscribe storm
+	// (see Resub) instead of a table run; it then takes one target.
+	Resub *ResubWorker `json:"resub,omitempty"`
 }
 
 // workerMessage is a line a worker writes.
@@ -38,11 +41,14 @@ type workerMessage struct {
 	Snapshot  *Snapshot `json:"snapshot,omitempty"`
 	ElapsedMS float64   `json:"elapsed_ms,omitempty"`
 	Error     string    `json:"error,omitempty"`
+	Expected  uint64    `json:"expected,omitempty"` // resub: missed pushes
+	Replayed  uint64    `json:"replayed,omitempty"` // resub: of those, received
 }
 
 // RunWorker is the worker process's main loop.
 func RunWorker(ctx context.Context, in io.Reader, out io.Writer) error {
 	lines := bufio.NewScanner(in)
+	lines.Buffer(make([]byte, 64<<10), 64<<20) // a resub order lists every key
 	enc := json.NewEncoder(out)
 	if !lines.Scan() {
 		return fmt.Errorf("bench: worker: no configuration: %v", lines.Err())
@@ -50,6 +56,9 @@ func RunWorker(ctx context.Context, in io.Reader, out io.Writer) error {
 	var cfg WorkerConfig
 	if err := json.Unmarshal(lines.Bytes(), &cfg); err != nil {
 		return fmt.Errorf("bench: worker: configuration: %w", err)
+	}
+	if cfg.Resub != nil {
+		return runResubWorker(ctx, cfg, lines, enc)
 	}
 	start := time.Now()
 	clients, openErr := openShares(ctx, cfg)
@@ -129,8 +138,11 @@ func (s *Snapshot) merge(o Snapshot) {
 	s.Conns += o.Conns
 	s.Subscribed += o.Subscribed
 	s.Received += o.Received
+	s.CaughtUp += o.CaughtUp
 	s.Latency.Merge(&o.Latency)
 	s.Connect.Merge(&o.Connect)
+	s.CatchUp.Merge(&o.CatchUp)
+	s.CatchUpOwn.Merge(&o.CatchUpOwn)
 	if s.Errors == nil {
 		s.Errors = map[string]uint64{}
 	}

@@ -147,15 +147,15 @@ func StartServer(t *testing.T, args ...string) *Server {
 
 func startServer(t *testing.T, args []string) (*Server, error) {
 	t.Helper()
-	s := &Server{
-		t:    t,
-		Addr: freeAddr(t),
-		API:  freeAddr(t),
-		out:  &syncBuffer{},
-		done: make(chan struct{}),
-	}
-	full := append([]string{"-listen", s.Addr, "-api", s.API}, args...)
-	s.cmd = exec.Command(binaryPath, full...)
+	return startServerAt(t, freeAddr(t), freeAddr(t), args)
+}
+
+// startServerAt starts the binary with args on the given -listen and -api
+// addresses and waits until it is ready (see StartServer).
+func startServerAt(t *testing.T, addr, api string, args []string) (*Server, error) {
+	t.Helper()
+	s := &Server{t: t, Addr: addr, API: api, out: &syncBuffer{}, done: make(chan struct{})}
+	s.cmd = exec.Command(binaryPath, append([]string{"-listen", addr, "-api", api}, args...)...)
 	s.cmd.Stdout = s.out
 	s.cmd.Stderr = s.out
 	s.cmd.Env = serverEnv()
@@ -167,24 +167,20 @@ func startServer(t *testing.T, args []string) (*Server, error) {
 		close(s.done)
 	}()
 	t.Cleanup(func() { s.cleanup() })
-
-	deadline := time.Now().Add(startTimeout)
 	client := &http.Client{Timeout: 2 * time.Second}
-	for {
+	deadline := time.Now().Add(startTimeout)
+	for !s.ready(client) {
 		select {
 		case <-s.done:
 			return nil, fmt.Errorf("edgepush exited before it was ready (%v); output:\n%s", s.err, s.Output())
-		default:
-		}
-		if s.ready(client) {
-			t.Logf("edgepush %s: ws on %s, api on %s", strings.Join(args, " "), s.Addr, s.API)
-			return s, nil
+		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("edgepush not ready after %v; output:\n%s", startTimeout, s.Output())
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
+	t.Logf("edgepush %s: ws on %s, api on %s", strings.Join(args, " "), addr, api)
+	return s, nil
 }
 
 func (s *Server) ready(client *http.Client) bool {

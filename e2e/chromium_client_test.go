@@ -80,37 +80,6 @@ func startServerOn(t *testing.T, addr, api string, args ...string) *Server {
 	}
 }
 
-func startServerAt(t *testing.T, addr, api string, args []string) (*Server, error) {
-	t.Helper()
-	s := &Server{t: t, Addr: addr, API: api, out: &syncBuffer{}, done: make(chan struct{})}
-	s.cmd = exec.Command(binaryPath, append([]string{"-listen", addr, "-api", api}, args...)...)
-	s.cmd.Stdout = s.out
-	s.cmd.Stderr = s.out
-	s.cmd.Env = serverEnv()
-	if err := s.cmd.Start(); err != nil {
-		return nil, err
-	}
-	go func() {
-		s.err = s.cmd.Wait()
-		close(s.done)
-	}()
-	t.Cleanup(func() { s.cleanup() })
-	client := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(startTimeout)
-	for !s.ready(client) {
-		select {
-		case <-s.done:
-			return nil, fmt.Errorf("edgepush exited before it was ready (%v); output:\n%s", s.err, s.Output())
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("edgepush not ready after %v; output:\n%s", startTimeout, s.Output())
-		}
-	}
-	t.Logf("edgepush %s: ws on %s, api on %s", strings.Join(args, " "), addr, api)
-	return s, nil
-}
-
 // publisher posts a value to one key every interval, in its own goroutine,
 // until stopped, limit publishes are done or maxTime passes. Failed
 // publishes (the server is down) are counted and retried on the next tick.

@@ -20,7 +20,7 @@ const (
 // Entry is one published value of a key, as sequenced by the store.
 type Entry struct {
 	Seq  uint64
-	TS   int64 // unix milliseconds, set by the publisher
+	TS   int64 // unix milliseconds, set by the publisher; the entry's age in the history
 	Kind Kind
 	Data []byte // a JSON value for Text, any bytes for Binary
 }

@@ -86,11 +86,11 @@ type stream struct {
 	count   int     // entries held, at least 1 once published
 }
 
-// entry is a held value; data is owned by the ring slot.
+// entry is a held value; data is owned by the ring slot. Its age, for
+// HistoryTTL, is its ts: 48 bytes a value besides the data.
 type entry struct {
 	seq  uint64
 	ts   int64
-	at   int64 // unix ns of the append, for HistoryTTL
 	kind Kind
 	data []byte
 }
@@ -128,8 +128,8 @@ func (s *MemoryStore) Append(_ context.Context, k Key, kind Kind, ts int64, data
 	st := s.stream(sh, k, now)
 	st.seq++
 	st.touched = now
-	st.push(s.cfg.HistorySize, entry{seq: st.seq, ts: ts, at: now, kind: kind}, data)
-	st.trim(now - int64(s.cfg.HistoryTTL))
+	st.push(s.cfg.HistorySize, entry{seq: st.seq, ts: ts, kind: kind}, data)
+	st.trim(s.cutoff(now))
 	return Position{Seq: st.seq, Epoch: st.epoch}, nil
 }
 
@@ -181,7 +181,7 @@ func (s *MemoryStore) Since(_ context.Context, k Key, seq uint64) (Stream, error
 		}
 		return out, nil
 	}
-	st.trim(now - int64(s.cfg.HistoryTTL))
+	st.trim(s.cutoff(now))
 	if seq+1 < st.at(0).seq { // evicted
 		out.Entries = []Entry{st.at(st.count - 1).export()}
 		return out, nil
@@ -243,7 +243,7 @@ func (s *MemoryStore) sweepShard(sh *memoryShard) {
 			delete(sh.streams, k)
 			continue
 		}
-		st.trim(now - int64(s.cfg.HistoryTTL))
+		st.trim(s.cutoff(now))
 	}
 }
 
@@ -283,9 +283,15 @@ func (st *stream) grow(size int) {
 	st.ring, st.head = ring, 0
 }
 
-// trim drops entries appended before cutoff (unix ns), keeping the last.
+// cutoff returns the ts (unix ms) before which entries are past
+// HistoryTTL at now (unix ns).
+func (s *MemoryStore) cutoff(now int64) int64 {
+	return (now - int64(s.cfg.HistoryTTL)) / int64(time.Millisecond)
+}
+
+// trim drops entries published before cutoff (unix ms), keeping the last.
 func (st *stream) trim(cutoff int64) {
-	for st.count > 1 && st.at(0).at < cutoff {
+	for st.count > 1 && st.at(0).ts < cutoff {
 		st.at(0).data = st.at(0).data[:0]
 		st.head = (st.head + 1) % len(st.ring)
 		st.count--

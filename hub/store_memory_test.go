@@ -39,8 +39,9 @@ func TestMemoryStoreSince(t *testing.T) {
 	s := NewMemoryStore(MemoryStoreConfig{HistorySize: 5})
 	defer s.Close()
 	k := Key{App: "a", ID: "1"}
+	ms := time.Now().UnixMilli()
 	for i := 1; i <= 8; i++ { // holds 4..8
-		if pos, err := s.Append(ctx, k, Text, int64(i), fmt.Appendf(nil, "%d", i)); err != nil || pos.Seq != uint64(i) {
+		if pos, err := s.Append(ctx, k, Text, ms+int64(i), fmt.Appendf(nil, "%d", i)); err != nil || pos.Seq != uint64(i) {
 			t.Fatalf("append %d = %+v, %v", i, pos, err)
 		}
 	}
@@ -63,7 +64,7 @@ func TestMemoryStoreSince(t *testing.T) {
 		}
 	}
 	st, _ := s.Since(ctx, k, 6)
-	if string(st.Entries[0].Data) != "7" || st.Entries[0].TS != 7 {
+	if string(st.Entries[0].Data) != "7" || st.Entries[0].TS != ms+7 {
 		t.Fatalf("entry 7 = %+v", st.Entries[0])
 	}
 	st.Entries[0].Data[0] = 'x' // a copy: the store keeps its own
@@ -94,7 +95,7 @@ func TestMemoryStoreHistoryTTLKeepsLastValue(t *testing.T) {
 	defer s.Close()
 	k := Key{App: "a", ID: "1"}
 	for i := 1; i <= 3; i++ {
-		s.Append(ctx, k, Text, 0, []byte(`1`))
+		s.Append(ctx, k, Text, clock.Now().UnixMilli(), []byte(`1`))
 	}
 	clock.Add(2 * time.Minute)
 	st, _ := s.Since(ctx, k, 1)

@@ -7,9 +7,12 @@
 //	edgebench floor -conns 19000 -writers 2         # raw write(2) fan-out, no WebSocket
 //	edgebench table -spawn 4 -rows 500,1500,50000   # the paper's Table 2 and onwards
 //	edgebench churn -conns 5000 -rounds 5           # connect storms; the server must return to baseline
+//	edgebench resub -conns 19000 -pushes 10 -spawn  # resubscribe storm: all reconnect with since, must catch up exactly
+//	edgebench history -keys 100000 -per-key 64 -spawn  # memory per key and per held value of the history
 //
 // Every scenario targets a server already running (-target and -api) on
-// 127.0.0.0/8, is bounded in connections and time, and stops by itself.
+// 127.0.0.0/8, or with -spawn (table, resub, history) fresh servers it
+// starts there, is bounded in connections and time, and stops by itself.
 package main
 
 import (
@@ -44,11 +47,13 @@ var scenarios = map[string]func(ctx context.Context, args []string, out io.Write
 	"table":        table,
 	"worker":       worker,
 	"churn":        churn,
+	"resub":        resub,
+	"history":      history,
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || scenarios[args[0]] == nil {
-		fmt.Fprintln(stderr, "usage: edgebench table|fanout|throughput|idle|churn|floor [flags]; edgebench SCENARIO -h for its flags")
+		fmt.Fprintln(stderr, "usage: edgebench table|fanout|throughput|idle|churn|resub|history|floor [flags]; edgebench SCENARIO -h for its flags")
 		return 2
 	}
 	if _, err := tuning.RaiseOpenFiles(); err != nil {
