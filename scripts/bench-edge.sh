@@ -4,10 +4,12 @@
 #   - server memory per idle connection at 10,000 and 19,000 connections,
 #   - one push to 19,000 subscribers of one key (delivery latency),
 #   - continuous publishing to 10,000 subscribers of one key (throughput),
-#   - the machine's floor: raw write(2) fan-out to 19,000 connections.
+#   - the machine's floor: raw write(2) fan-out to 19,000 connections,
+#   - a resubscribe storm: 19,000 clients back at once with since (issue 6),
+#   - the history's memory at 100,000 keys with the default history (issue 6).
 # Each server run uses a fresh edgepush on 127.0.0.1; every process started
 # here is stopped on exit. Sizes can be lowered for a quick look:
-#   IDLE="2000" FANOUT=2000 THROUGHPUT=2000 scripts/bench-edge.sh
+#   IDLE="2000" FANOUT=2000 THROUGHPUT=2000 RESUB=2000 HISTORY_KEYS=10000 scripts/bench-edge.sh
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -15,6 +17,8 @@ IDLE=${IDLE:-"10000 19000"}
 FANOUT=${FANOUT:-19000}
 THROUGHPUT=${THROUGHPUT:-10000}
 RATE=${RATE:-100}
+RESUB=${RESUB:-19000}
+HISTORY_KEYS=${HISTORY_KEYS:-100000}
 WS=127.0.0.1:18180
 API=127.0.0.1:18181
 
@@ -56,3 +60,6 @@ with_server "" throughput -conns "$THROUGHPUT" -rate "$RATE" -duration 10s
 with_server "-writers 1" throughput -conns "$THROUGHPUT" -rate "$RATE" -duration 10s
 bin/edgebench floor -conns "$FANOUT" -writers 1 -rounds 10 -json
 bin/edgebench floor -conns "$FANOUT" -writers 2 -rounds 10 -json
+# These two spawn their own server beside bin/edgebench.
+bin/edgebench resub -spawn -conns "$RESUB" -pushes 10 -json
+bin/edgebench history -spawn -keys "$HISTORY_KEYS" -per-key 64 -json

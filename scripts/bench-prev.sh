@@ -7,6 +7,7 @@
 #
 #   PREV=f6bc7e3 scripts/bench-prev.sh
 #   FANOUT=2000 THROUGHPUT=2000 ROUNDS=1 scripts/bench-prev.sh   # a quick look
+#   SCENARIOS=throughput ROUNDS=4 scripts/bench-prev.sh          # one scenario
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -15,6 +16,7 @@ FANOUT=${FANOUT:-19000}
 THROUGHPUT=${THROUGHPUT:-10000}
 RATE=${RATE:-100}
 ROUNDS=${ROUNDS:-2}
+SCENARIOS=${SCENARIOS:-"fanout throughput"}
 WS=127.0.0.1:18180
 API=127.0.0.1:18181
 
@@ -50,7 +52,11 @@ echo "# machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(una
 for _ in $(seq "$ROUNDS"); do
 	for side in prev this; do
 		binary=bin/edgepush; [ "$side" = prev ] && binary=bin/edgepush-prev
-		run "$side" "$binary" fanout -conns "$FANOUT" -pushes 20 -pause 300ms
-		run "$side" "$binary" throughput -conns "$THROUGHPUT" -rate "$RATE" -duration 10s
+		case " $SCENARIOS " in *" fanout "*)
+			run "$side" "$binary" fanout -conns "$FANOUT" -pushes 20 -pause 300ms ;;
+		esac
+		case " $SCENARIOS " in *" throughput "*)
+			run "$side" "$binary" throughput -conns "$THROUGHPUT" -rate "$RATE" -duration 10s ;;
+		esac
 	done
 done
