@@ -260,7 +260,7 @@ func (h *Hub) Deliver(k Key, e Entry) int {
 		s.mu.RUnlock()
 		return 0
 	}
-	f := h.encode(k, e)
+	f := h.Encode(k, e)
 	n := h.fanout(t, e.Seq, f)
 	s.mu.RUnlock()
 	f.Release()
@@ -271,10 +271,8 @@ func (h *Hub) Deliver(k Key, e Entry) int {
 }
 
 // Encode returns the frame of push e of key k, as Deliver sends it; the
-// caller releases it.
-func (h *Hub) Encode(k Key, e Entry) *frame.Frame { return h.encode(k, e) }
-
-func (h *Hub) encode(k Key, e Entry) *frame.Frame {
+// caller releases it. It counts in Stats.Encoded.
+func (h *Hub) Encode(k Key, e Entry) *frame.Frame {
 	h.encoded.Add(1)
 	push := frame.Push{App: k.App, ID: k.ID, Seq: e.Seq, TS: e.TS, Data: e.Data}
 	if e.Kind == Binary {

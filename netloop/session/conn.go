@@ -113,11 +113,9 @@ func (s *session) unsubscribe(m clientMessage) {
 // gap.
 func (s *session) subscribe(m clientMessage) {
 	h := s.handler
-	fresh := make([]*subscription, len(m.IDs)) // nil where already subscribed
 	count := 0
-	for i, id := range m.IDs {
-		if _, ok := s.find(hub.Key{App: m.App, ID: id}); !ok {
-			fresh[i] = &subscription{}
+	for _, id := range m.IDs {
+		if !s.has(hub.Key{App: m.App, ID: id}) {
 			count++
 		}
 	}
@@ -125,9 +123,10 @@ func (s *session) subscribe(m clientMessage) {
 		s.answerError(m.Ref, errorf(codeTooManySubscriptions, "at most %d subscriptions per connection", h.cfg.MaxSubscriptions))
 		return
 	}
+	fresh := make([]*subscription, len(m.IDs)) // nil where already subscribed
 	for i, id := range m.IDs {
-		if fresh[i] != nil {
-			fresh[i] = s.add(hub.Key{App: m.App, ID: id})
+		if k := (hub.Key{App: m.App, ID: id}); !s.has(k) {
+			fresh[i] = s.add(k)
 		}
 	}
 	streams, err := s.read(m, fresh)
@@ -149,6 +148,12 @@ func (s *session) subscribe(m clientMessage) {
 			s.conn.Close(1013) // try again later: the next connection recovers
 		}
 	}
+}
+
+// has reports whether the connection is subscribed to k.
+func (s *session) has(k hub.Key) bool {
+	_, ok := s.find(k)
+	return ok
 }
 
 // add subscribes the connection to k, holding pushes until released.
