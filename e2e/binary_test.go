@@ -71,6 +71,7 @@ func testMain(m *testing.M) int {
 			return 1
 		}
 	}
+	defer stopRedis()
 	return m.Run()
 }
 

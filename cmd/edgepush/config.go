@@ -9,6 +9,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"edgepush/hub/redisstore"
 )
 
 // Config is the server's configuration, read from flags and the
@@ -29,6 +31,7 @@ type Config struct {
 	KeyTTL       time.Duration // -key-ttl: keys without publish or subscriber this long are forgotten
 	MessageRate  float64       // -message-rate: client messages a second per connection
 	MessageBurst int           // -message-burst: client messages at once per connection
+	Redis        string        // -redis: URL of the Redis store; empty: in memory
 	LogLevel     slog.Level    // -log-level
 	Pprof        string        // -pprof: address of net/http/pprof, empty for none
 }
@@ -83,6 +86,7 @@ func newFlagSet(cfg *Config, origins *string) *flag.FlagSet {
 	fs.DurationVar(&cfg.KeyTTL, "key-ttl", time.Hour, "forget a key with no publish and no subscriber for this `duration`")
 	fs.Float64Var(&cfg.MessageRate, "message-rate", 100, "client messages a second one connection may send on average")
 	fs.IntVar(&cfg.MessageBurst, "message-burst", 200, "client messages one connection may send at once")
+	fs.StringVar(&cfg.Redis, "redis", "", "`URL` of Redis for seq, last value and history, shared by the nodes (redis://, rediss://); empty: in memory")
 	fs.StringVar(&cfg.Pprof, "pprof", "", "serve net/http/pprof on this `address` (keep it on localhost); empty: off")
 	cfg.LogLevel = slog.LevelInfo
 	fs.Var((*levelFlag)(&cfg.LogLevel), "log-level", "least severe `level` logged: debug, info (the default), warn or error")
@@ -162,6 +166,11 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: -message-rate must be a positive number, not %v", errConfig, c.MessageRate)
 	case c.MessageBurst <= 0:
 		return fmt.Errorf("%w: -message-burst must be positive, not %d", errConfig, c.MessageBurst)
+	}
+	if c.Redis != "" {
+		if err := redisstore.CheckURL(c.Redis); err != nil {
+			return fmt.Errorf("%w: -redis: %v", errConfig, err)
+		}
 	}
 	return nil
 }

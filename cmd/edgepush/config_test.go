@@ -67,6 +67,11 @@ func TestParseConfig(t *testing.T) {
 		{name: "message rate NaN", args: []string{"-message-rate", "NaN"}, wantErr: "-message-rate"},
 		{name: "message rate Inf", env: map[string]string{"EDGEPUSH_MESSAGE_RATE": "+Inf"}, wantErr: "-message-rate"},
 		{name: "message burst 0", args: []string{"-message-burst", "0"}, wantErr: "-message-burst"},
+		{name: "redis", args: []string{"-redis", "redis://127.0.0.1:6379/2"}, want: with(func(c *Config) { c.Redis = "redis://127.0.0.1:6379/2" })},
+		{name: "redis from env", env: map[string]string{"EDGEPUSH_REDIS": "rediss://cache.internal:6380"}, want: with(func(c *Config) { c.Redis = "rediss://cache.internal:6380" })},
+		{name: "redis without scheme", args: []string{"-redis", "127.0.0.1:6379"}, wantErr: "-redis"},
+		{name: "redis other scheme", args: []string{"-redis", "http://127.0.0.1:6379"}, wantErr: "-redis"},
+		{name: "redis bad db", args: []string{"-redis", "redis://127.0.0.1:6379/x"}, wantErr: "-redis"},
 		{name: "every env variable", env: map[string]string{
 			"EDGEPUSH_LISTEN": ":9000", "EDGEPUSH_API": "127.0.0.1:9001", "EDGEPUSH_DEMO": "true", "EDGEPUSH_ECHO": "1",
 			"EDGEPUSH_MAX_MESSAGE": "1024", "EDGEPUSH_MAX_IDS": "16", "EDGEPUSH_MAX_PENDING": "4096",

@@ -33,6 +33,7 @@ import (
 
 	"edgepush/frame"
 	"edgepush/hub"
+	"edgepush/hub/redisstore"
 	"edgepush/netloop"
 	"edgepush/netloop/session"
 	"edgepush/sources"
@@ -142,7 +143,8 @@ type node struct {
 	sessions *session.Handler
 	hub      *hub.Hub
 	pipeline *hub.Pipeline
-	store    *hub.MemoryStore
+	store    hub.Store
+	memory   *hub.MemoryStore // the store when it is in memory, else nil
 	bus      hub.Bus
 }
 
@@ -153,12 +155,9 @@ func newNode(cfg Config, logger *slog.Logger) (*node, error) {
 	// needs the session handler, which needs the hub: wake late-binds.
 	var srv *netloop.Server
 	n.hub = hub.New(hub.Config{Frames: frames, Wake: func() { srv.Wake() }})
-	n.store = hub.NewMemoryStore(hub.MemoryStoreConfig{
-		HistorySize: cfg.HistorySize,
-		HistoryTTL:  cfg.HistoryTTL,
-		KeyTTL:      cfg.KeyTTL,
-		Watched:     n.hub.Watched,
-	})
+	if err := n.openStore(cfg, logger); err != nil {
+		return nil, err
+	}
 	n.pipeline = hub.NewPipeline(hub.PipelineConfig{}, n.store, n.bus, n.hub)
 	n.sessions = session.New(session.Config{
 		MaxIDs:       cfg.MaxIDs,
@@ -186,6 +185,40 @@ func newNode(cfg Config, logger *slog.Logger) (*node, error) {
 	return n, nil
 }
 
+// openStore opens the Redis store with -redis, else the in-memory one.
+func (n *node) openStore(cfg Config, logger *slog.Logger) error {
+	if cfg.Redis == "" {
+		n.memory = hub.NewMemoryStore(hub.MemoryStoreConfig{
+			HistorySize: cfg.HistorySize,
+			HistoryTTL:  cfg.HistoryTTL,
+			KeyTTL:      cfg.KeyTTL,
+			Watched:     n.hub.Watched,
+		})
+		n.store = n.memory
+		return nil
+	}
+	store, err := redisstore.New(redisstore.Config{
+		URL:         cfg.Redis,
+		HistorySize: cfg.HistorySize,
+		HistoryTTL:  cfg.HistoryTTL,
+		KeyTTL:      cfg.KeyTTL,
+	})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := store.Ping(ctx); err != nil {
+		// The node still starts: publishes and subscribes fail with
+		// 503 and unavailable until Redis answers (go-redis redials).
+		logger.Warn("redis store not reachable at start", "err", err)
+	} else {
+		logger.Info("redis store connected")
+	}
+	n.store = store
+	return nil
+}
+
 // writeMetrics writes every layer's counters and the process's memory.
 func (n *node) writeMetrics(w io.Writer) {
 	n.server.WriteMetrics(w)
@@ -197,7 +230,9 @@ func (n *node) writeMetrics(w io.Writer) {
 	fmt.Fprintf(w, "# TYPE edgepush_deliveries_refused_total counter\nedgepush_deliveries_refused_total %d\n", st.Dropped)
 	fmt.Fprintf(w, "# TYPE edgepush_topics gauge\nedgepush_topics %d\n", st.Topics)
 	fmt.Fprintf(w, "# TYPE edgepush_subscriptions gauge\nedgepush_subscriptions %d\n", st.Subscribers)
-	fmt.Fprintf(w, "# TYPE edgepush_store_keys gauge\nedgepush_store_keys %d\n", n.store.Keys())
+	if n.memory != nil {
+		fmt.Fprintf(w, "# TYPE edgepush_store_keys gauge\nedgepush_store_keys %d\n", n.memory.Keys())
+	}
 	writeProcessMetrics(w)
 }
 

@@ -1,0 +1,206 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/redis/go-redis/v9"
+)
+
+// One redis-server for the package, started by the first test that needs
+// it and stopped by TestMain.
+var (
+	redisOnce sync.Once
+	redisAddr string
+	redisErr  error
+	redisCmd  *exec.Cmd
+	redisDir  string
+)
+
+// sharedRedis returns the URL of the package's redis-server, starting it on
+// a free port in a temp dir the first time.
+func sharedRedis(t *testing.T) string {
+	t.Helper()
+	redisOnce.Do(func() {
+		bin, err := exec.LookPath("redis-server")
+		if err != nil {
+			redisErr = err
+			return
+		}
+		redisDir, redisErr = os.MkdirTemp("", "edgepush-e2e-redis-")
+		if redisErr != nil {
+			return
+		}
+		redisAddr = freeAddr(t)
+		port := redisAddr[strings.LastIndex(redisAddr, ":")+1:]
+		redisCmd = exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+			"--dir", redisDir, "--logfile", filepath.Join(redisDir, "redis.log"))
+		if redisErr = redisCmd.Start(); redisErr != nil {
+			return
+		}
+		client := redis.NewClient(&redis.Options{Addr: redisAddr})
+		defer client.Close()
+		for i := 0; i < 100; i++ {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			redisErr = client.Ping(ctx).Err()
+			cancel()
+			if redisErr == nil {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+	requireDep(t, "Debian's redis-server", redisErr)
+	return "redis://" + redisAddr + "/0"
+}
+
+func stopRedis() {
+	if redisCmd != nil && redisCmd.Process != nil {
+		redisCmd.Process.Kill()
+		redisCmd.Wait()
+	}
+	if redisDir != "" {
+		os.RemoveAll(redisDir)
+	}
+}
+
+// publishTo posts a JSON value to app/id on s's API and returns the reply.
+func publishTo(t *testing.T, s *Server, app, id, value string) (seq uint64, epoch string) {
+	t.Helper()
+	resp, err := http.Post(s.APIURL("/v1/publish?app="+app+"&id="+id), "application/json", strings.NewReader(value))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var reply struct {
+		Seq   uint64 `json:"seq"`
+		Epoch string `json:"epoch"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&reply) != nil {
+		t.Fatalf("publish to %s: status %d", s.API, resp.StatusCode)
+	}
+	return reply.Seq, reply.Epoch
+}
+
+// TestRedisStoreSharedAcrossNodes: two edgepush processes on one real
+// Redis share each key's sequence and history: publishes entering either
+// node get one sequence, and a client that was on node A resumes on node B
+// with since and gets exactly what it missed.
+func TestRedisStoreSharedAcrossNodes(t *testing.T) {
+	url := sharedRedis(t)
+	app := fmt.Sprintf("e2e-%d", time.Now().UnixNano()) // keys of this run only
+	a := StartServer(t, "-redis", url)
+	b := StartServer(t, "-redis", url)
+
+	ws, _, err := websocket.DefaultDialer.Dial(a.WSURL("/ws"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	ws.WriteMessage(websocket.TextMessage, []byte(`{"op":"sub","app":"`+app+`","ids":["001"]}`))
+	var ack struct {
+		Op   string `json:"op"`
+		Keys map[string]struct {
+			Seq   uint64 `json:"seq"`
+			Epoch string `json:"epoch"`
+		} `json:"keys"`
+	}
+	if _, msg, err := ws.ReadMessage(); err != nil || json.Unmarshal(msg, &ack) != nil || ack.Op != "ack" {
+		t.Fatalf("sub on A: %s, %v", msg, err)
+	}
+	seq, epoch := publishTo(t, a, app, "001", `1`)
+	if seq != 1 || epoch != ack.Keys["001"].Epoch {
+		t.Fatalf("first publish on A: seq %d epoch %q; the ack said epoch %q", seq, epoch, ack.Keys["001"].Epoch)
+	}
+	if _, msg, err := ws.ReadMessage(); err != nil || !strings.Contains(string(msg), `"seq":1,`) {
+		t.Fatalf("push on A: %s, %v", msg, err)
+	}
+	ws.Close()
+
+	// Missed while away, entering both nodes: one sequence.
+	for i := 2; i <= 6; i++ {
+		node := a
+		if i%2 == 0 {
+			node = b
+		}
+		if got, e := publishTo(t, node, app, "001", fmt.Sprint(i)); got != uint64(i) || e != epoch {
+			t.Fatalf("publish %d on %s: seq %d epoch %q, want seq %d epoch %q", i, node.API, got, e, i, epoch)
+		}
+	}
+
+	ws, _, err = websocket.DefaultDialer.Dial(b.WSURL("/ws"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	ws.WriteMessage(websocket.TextMessage, []byte(fmt.Sprintf(`{"op":"sub","app":%q,"ids":["001"],"since":{"001":{"seq":1,"epoch":%q}}}`, app, epoch)))
+	if _, msg, err := ws.ReadMessage(); err != nil || !strings.Contains(string(msg), `"op":"ack"`) || !strings.Contains(string(msg), `"seq":6,`) {
+		t.Fatalf("sub with since on B: %s, %v", msg, err)
+	}
+	for want := 2; want <= 6; want++ {
+		_, msg, err := ws.ReadMessage()
+		var push struct {
+			Op   string          `json:"op"`
+			Seq  int             `json:"seq"`
+			Data json.RawMessage `json:"data"`
+		}
+		if err != nil || json.Unmarshal(msg, &push) != nil || push.Op != "data" || push.Seq != want || string(push.Data) != fmt.Sprint(want) {
+			t.Fatalf("replay on B: %s, %v; want seq %d", msg, err, want)
+		}
+	}
+}
+
+// TestRedisURLRefused: a -redis URL that does not parse fails the start
+// with exit code 2 and says why.
+func TestRedisURLRefused(t *testing.T) {
+	out, err := exec.Command(binaryPath, "-redis", "localhost:6379").CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(string(out), "-redis") {
+		t.Fatalf("edgepush -redis localhost:6379: %v\n%s\nwant exit 2 naming -redis", err, out)
+	}
+}
+
+// TestRedisDownAtStart: a node whose Redis does not answer still starts
+// and says so: publishes get 503 unavailable and a sub the error
+// unavailable, with no internal text.
+func TestRedisDownAtStart(t *testing.T) {
+	s := StartServer(t, "-redis", "redis://"+freeAddr(t)+"/0?dial_timeout=1s")
+	resp, err := http.Post(s.APIURL("/v1/publish?app=demo&id=001"), "application/json", strings.NewReader(`1`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body struct {
+		Error struct{ Code, Msg string } `json:"error"`
+	}
+	json.NewDecoder(resp.Body).Decode(&body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || body.Error.Code != "unavailable" || strings.Contains(body.Error.Msg, "127.0.0.1") {
+		t.Fatalf("publish with Redis down: %d %+v, want 503 unavailable without internals", resp.StatusCode, body.Error)
+	}
+	ws, _, err := websocket.DefaultDialer.Dial(s.WSURL("/ws"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	ws.SetReadDeadline(time.Now().Add(20 * time.Second))
+	ws.WriteMessage(websocket.TextMessage, []byte(`{"op":"sub","app":"demo","ids":["001"],"ref":"r"}`))
+	_, msg, err := ws.ReadMessage()
+	if err != nil || !strings.Contains(string(msg), `"code":"unavailable"`) || !strings.Contains(string(msg), `"ref":"r"`) {
+		t.Fatalf("sub with Redis down: %s, %v; want error unavailable", msg, err)
+	}
+	if !strings.Contains(s.Output(), "redis store not reachable") {
+		t.Errorf("the log does not say Redis is unreachable:\n%s", s.Output())
+	}
+}

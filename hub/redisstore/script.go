@@ -1,0 +1,65 @@
+package redisstore
+
+import (
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// appendScript: KEYS hash, list; ARGV epoch candidate, ts, kind, data,
+// history size, cutoff ts, key TTL ms. Returns {seq, epoch}.
+var appendScript = redis.NewScript(`
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', 0)
+end
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+redis.call('RPUSH', KEYS[2], seq .. ':' .. ARGV[2] .. ':' .. ARGV[3] .. ':' .. ARGV[4])
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[5]), -1)
+` + ageTrim(6) + `
+redis.call('PEXPIRE', KEYS[1], ARGV[7])
+redis.call('PEXPIRE', KEYS[2], ARGV[7])
+return {seq, epoch}
+`)
+
+// ageTrim returns Lua that drops the oldest entries published before the
+// cutoff ts in ARGV[arg], keeping the last.
+func ageTrim(arg int) string {
+	return `
+local cutoff = tonumber(ARGV[` + strconv.Itoa(arg) + `])
+while redis.call('LLEN', KEYS[2]) > 1 do
+  local first = redis.call('LINDEX', KEYS[2], 0)
+  local ts = tonumber(string.match(first, '^%d+:(%d+):'))
+  if ts == nil or ts >= cutoff then break end
+  redis.call('LPOP', KEYS[2])
+end
+`
+}
+
+// readScript: KEYS hash, list; ARGV epoch candidate, mode ("last" or
+// "since"), since, cutoff ts, key TTL ms. Returns {seq, epoch, recovered
+// (0 or 1), entries}: for "since" the entries after since when the list
+// holds all of them (recovered 1), else the last entry alone.
+var readScript = redis.NewScript(`
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', 0)
+end
+local seq = tonumber(redis.call('HGET', KEYS[1], 'seq'))
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+local since = tonumber(ARGV[3])
+if ARGV[2] == 'since' and since == seq then
+  return {seq, epoch, 1, {}}
+end
+` + ageTrim(4) + `
+local n = redis.call('LLEN', KEYS[2])
+if ARGV[2] == 'last' or since > seq or n == 0 or since + 1 < seq - n + 1 then
+  return {seq, epoch, 0, redis.call('LRANGE', KEYS[2], -1, -1)}
+end
+return {seq, epoch, 1, redis.call('LRANGE', KEYS[2], n - (seq - since), -1)}
+`)
