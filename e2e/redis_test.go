@@ -1,77 +1,41 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/redis/go-redis/v9"
+
+	"edgepush/hub/testsvc"
 )
 
 // One redis-server for the package, started by the first test that needs
 // it and stopped by TestMain.
 var (
-	redisOnce sync.Once
-	redisAddr string
-	redisErr  error
-	redisCmd  *exec.Cmd
-	redisDir  string
+	redisOnce   sync.Once
+	redisServer *testsvc.Redis
+	redisErr    error
 )
 
-// sharedRedis returns the URL of the package's redis-server, starting it on
-// a free port in a temp dir the first time.
+// sharedRedis returns the URL of the package's redis-server, starting it
+// the first time.
 func sharedRedis(t *testing.T) string {
 	t.Helper()
-	redisOnce.Do(func() {
-		bin, err := exec.LookPath("redis-server")
-		if err != nil {
-			redisErr = err
-			return
-		}
-		redisDir, redisErr = os.MkdirTemp("", "edgepush-e2e-redis-")
-		if redisErr != nil {
-			return
-		}
-		redisAddr = freeAddr(t)
-		port := redisAddr[strings.LastIndex(redisAddr, ":")+1:]
-		redisCmd = exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-			"--dir", redisDir, "--logfile", filepath.Join(redisDir, "redis.log"))
-		if redisErr = redisCmd.Start(); redisErr != nil {
-			return
-		}
-		client := redis.NewClient(&redis.Options{Addr: redisAddr})
-		defer client.Close()
-		for i := 0; i < 100; i++ {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			redisErr = client.Ping(ctx).Err()
-			cancel()
-			if redisErr == nil {
-				return
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	})
+	redisOnce.Do(func() { redisServer, redisErr = testsvc.StartRedis() })
 	requireDep(t, "Debian's redis-server", redisErr)
-	return "redis://" + redisAddr + "/0"
+	return redisServer.URL()
 }
 
 func stopRedis() {
-	if redisCmd != nil && redisCmd.Process != nil {
-		redisCmd.Process.Kill()
-		redisCmd.Wait()
-	}
-	if redisDir != "" {
-		os.RemoveAll(redisDir)
+	if redisServer != nil {
+		redisServer.Stop()
 	}
 }
 
