@@ -66,8 +66,9 @@ type Server struct {
 	stop     chan struct{}
 	stopOnce sync.Once
 
-	mu   sync.Mutex // guards loop
-	loop netpoll.EventLoop
+	mu      sync.Mutex // guards the following fields
+	loop    netpoll.EventLoop
+	serving chan struct{} // closed when Serve returns; nil before Serve
 }
 
 // New returns a server; cfg.Handler speaks the protocol on /ws.
@@ -116,14 +117,41 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	if s.closing.Load() {
 		s.mu.Unlock()
+		ln.Close() // shut down before it served: nobody else closes it
 		return ErrServerClosed
 	}
 	s.loop = loop
+	serving := make(chan struct{})
+	s.serving = serving
 	s.mu.Unlock()
+	defer close(serving)
 	if err := loop.Serve(ln); err != nil && !s.closing.Load() {
 		return fmt.Errorf("netloop: serve: %w", err)
 	}
 	return ErrServerClosed
+}
+
+// stopLoop shuts the event loop down and waits for Serve to return. A
+// Shutdown may come between Serve's start and the loop's: netpoll's
+// Shutdown then finds nothing to stop, so it is repeated until Serve
+// returns or ctx is done.
+func (s *Server) stopLoop(ctx context.Context) error {
+	s.mu.Lock()
+	loop, serving := s.loop, s.serving
+	s.mu.Unlock()
+	if loop == nil {
+		return nil
+	}
+	for {
+		err := loop.Shutdown(ctx)
+		select {
+		case <-serving:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // Shutdown stops accepting, sends close 1001 to every client, waits for them
@@ -137,13 +165,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	wait, cancel := context.WithTimeout(ctx, s.cfg.CloseTimeout)
 	s.registry.waitEmpty(wait)
 	cancel()
-	s.mu.Lock()
-	loop := s.loop
-	s.mu.Unlock()
-	var err error
-	if loop != nil {
-		err = loop.Shutdown(ctx)
-	}
+	err := s.stopLoop(ctx)
 	for _, c := range s.registry.snapshot(nil) {
 		c.nc.Close()
 	}

@@ -1,7 +1,9 @@
 package netloop
 
 import (
+	"context"
 	"encoding/json"
+	"net"
 	"testing"
 	"time"
 
@@ -84,5 +86,36 @@ func TestInsertConnectionClose(t *testing.T) {
 	want := "prefixHTTP/1.1 405 Method Not Allowed\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 	if got != want {
 		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+// TestShutdownRightAfterServeFreesThePort: a Shutdown that races the start
+// of Serve still closes the listener, every time.
+func TestShutdownRightAfterServeFreesThePort(t *testing.T) {
+	for i := 0; i < 20; i++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		srv := New(Config{Handler: newTestHandler()})
+		done := make(chan error, 1)
+		go func() { done <- srv.Serve(ln) }()
+		if i%2 == 0 {
+			time.Sleep(time.Duration(i) * time.Millisecond)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		srv.Shutdown(ctx)
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: Serve did not return after Shutdown", i)
+		}
+		again, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatalf("round %d: the port is still held after Shutdown: %v", i, err)
+		}
+		again.Close()
 	}
 }

@@ -146,8 +146,7 @@ func TestSinceForms(t *testing.T) {
 func restartStore(t *testing.T, srv *testServer) *testServer {
 	t.Helper()
 	addr := srv.Addr
-	close(srv.stopped)
-	waitFor(10*time.Second, func() bool { return srv.Stats().Connections == 0 })
+	srv.stop(t)
 	return startServer(t, Config{}, hub.MemoryStoreConfig{}, addr)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,8 +19,9 @@ type testServer struct {
 	Hub      *hub.Hub
 	Pipeline *hub.Pipeline
 	Store    *hub.MemoryStore
-	Addr     string // host:port
-	stopped  chan struct{}
+	Addr     string     // host:port
+	done     chan error // Serve's result, sent once
+	stopOnce sync.Once
 }
 
 // startServer starts the stack with cfg and store settings on addr
@@ -37,11 +39,9 @@ func startServer(t testing.TB, cfg Config, storeCfg hub.MemoryStoreConfig, addr 
 	if err != nil {
 		t.Fatalf("listen %s: %v", addr, err)
 	}
-	ts := &testServer{Server: srv, Hub: h, Pipeline: p, Store: store, Addr: ln.Addr().String(), stopped: make(chan struct{})}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() { ts.stop(t, done) })
-	go func() { <-ts.stopped; ts.stop(t, done) }()
+	ts := &testServer{Server: srv, Hub: h, Pipeline: p, Store: store, Addr: ln.Addr().String(), done: make(chan error, 1)}
+	go func() { ts.done <- srv.Serve(ln) }()
+	t.Cleanup(func() { ts.stop(t) })
 	return ts
 }
 
@@ -49,7 +49,7 @@ func startServer(t testing.TB, cfg Config, storeCfg hub.MemoryStoreConfig, addr 
 // just stopped.
 func listenRetry(addr string) (net.Listener, error) {
 	var err error
-	for range 100 {
+	for range 200 {
 		var ln net.Listener
 		if ln, err = net.Listen("tcp", addr); err == nil {
 			return ln, nil
@@ -59,22 +59,20 @@ func listenRetry(addr string) (net.Listener, error) {
 	return nil, err
 }
 
-func (ts *testServer) stop(t testing.TB, done chan error) {
-	select {
-	case <-done:
-		return
-	default:
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	ts.Shutdown(ctx)
-	ts.Store.Close()
-	select {
-	case err := <-done:
-		done <- err // for a second stop
-	case <-time.After(10 * time.Second):
-		t.Errorf("Serve did not return after Shutdown")
-	}
+// stop shuts the stack down, once, and waits until Serve has returned and
+// the port is free.
+func (ts *testServer) stop(t testing.TB) {
+	ts.stopOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		ts.Shutdown(ctx)
+		ts.Store.Close()
+		select {
+		case <-ts.done:
+		case <-time.After(10 * time.Second):
+			t.Errorf("Serve did not return after Shutdown")
+		}
+	})
 }
 
 // publish publishes data as text to app/id and fails the test on error.
