@@ -240,6 +240,15 @@ func (s *Server) Stop() (int, error) {
 	return s.exitCode, s.stopErr
 }
 
+// Kill sends SIGKILL, as a crash or kill -9 would, and waits for the
+// process to end; the end of the test then expects no clean exit.
+func (s *Server) Kill() {
+	s.stopOnce.Do(func() {
+		s.cmd.Process.Kill()
+		<-s.done
+	})
+}
+
 func (s *Server) cleanup() {
 	code, err := s.Stop()
 	out := s.Output()

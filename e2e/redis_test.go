@@ -168,3 +168,75 @@ func TestRedisDownAtStart(t *testing.T) {
 		t.Errorf("the log does not say Redis is unreachable:\n%s", s.Output())
 	}
 }
+
+// subscriptionsOf reads GET /v1/subscriptions?app=app on s.
+func subscriptionsOf(t *testing.T, s *Server, app string) string {
+	t.Helper()
+	resp, err := http.Get(s.APIURL("/v1/subscriptions?app=" + app))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var reply struct {
+		IDs []struct {
+			ID          string         `json:"id"`
+			Subscribers int            `json:"subscribers"`
+			Nodes       map[string]int `json:"nodes"`
+		} `json:"ids"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&reply) != nil {
+		t.Fatalf("GET /v1/subscriptions on %s: %d", s.API, resp.StatusCode)
+	}
+	return fmt.Sprint(reply.IDs)
+}
+
+// TestSubscriptionIndexAcrossNodes: three nodes on one Redis write their
+// subscriptions through; any node's /v1/subscriptions tells them all; a
+// node killed with SIGKILL leaves nothing once its heartbeat expires, and
+// one stopped cleanly leaves nothing at once.
+func TestSubscriptionIndexAcrossNodes(t *testing.T) {
+	url := sharedRedis(t)
+	app := fmt.Sprintf("index-%d", time.Now().UnixNano())
+	nodes := []*Server{
+		StartServer(t, "-redis", url, "-node-id", "n1"),
+		StartServer(t, "-redis", url, "-node-id", "n2"),
+		StartServer(t, "-redis", url, "-node-id", "n3"),
+	}
+	for i, s := range nodes { // node i gets i+1 clients of 001, node 0 one of 002
+		for c := 0; c <= i; c++ {
+			ws, _, err := websocket.DefaultDialer.Dial(s.WSURL("/ws"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ws.Close()
+			ids := `["001"]`
+			if i == 0 {
+				ids = `["001","002"]`
+			}
+			ws.WriteMessage(websocket.TextMessage, []byte(`{"op":"sub","app":"`+app+`","ids":`+ids+`}`))
+			ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if _, msg, err := ws.ReadMessage(); err != nil || !strings.Contains(string(msg), `"op":"ack"`) {
+				t.Fatalf("sub on node %d: %s, %v", i, msg, err)
+			}
+		}
+	}
+	waitFor := func(what string, s *Server, want string, limit time.Duration) {
+		t.Helper()
+		var got string
+		for end := time.Now().Add(limit); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+			if got = subscriptionsOf(t, s, app); got == want {
+				return
+			}
+		}
+		t.Fatalf("%s: /v1/subscriptions on %s = %s, want %s", what, s.API, got, want)
+	}
+	waitFor("all subscribed", nodes[2], "[{001 6 map[n1:1 n2:2 n3:3]} {002 1 map[n1:1]}]", 10*time.Second)
+
+	nodes[1].Kill() // kill -9: no clean-up
+	waitFor("after n2's kill -9, within its heartbeat TTL", nodes[0], "[{001 4 map[n1:1 n3:3]} {002 1 map[n1:1]}]", 30*time.Second)
+
+	if code, err := nodes[2].Stop(); err != nil || code != 0 {
+		t.Fatalf("stopping n3: %d, %v", code, err)
+	}
+	waitFor("after n3's clean stop", nodes[0], "[{001 1 map[n1:1]} {002 1 map[n1:1]}]", 5*time.Second)
+}

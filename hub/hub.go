@@ -30,6 +30,7 @@ package hub
 
 import (
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -63,6 +64,14 @@ type Config struct {
 	// per Deliver: subscribers may queue without waking their writers and
 	// let Wake do it once for the whole fan-out.
 	Wake func()
+	// Changed, if set, is called after a key's local subscribers changed,
+	// with no hub lock held, once per key per Subscribe, Unsubscribe or
+	// UnsubscribeAll that changed it. Calls for one key may come in any
+	// order from different goroutines: an observer reads the current count
+	// (Subscribers) when it acts, rather than trusting the order. It must
+	// be quick and must not block: a write-through index marks the key
+	// dirty and writes later.
+	Changed func(Key)
 }
 
 // Stats are the hub's counters since it started.
@@ -77,10 +86,11 @@ type Stats struct {
 
 // Hub is the sharded subscription index. It is safe for concurrent use.
 type Hub struct {
-	frames *frame.Pool
-	wake   func()
-	shards []shard
-	mask   uint32
+	frames  *frame.Pool
+	wake    func()
+	changed func(Key)
+	shards  []shard
+	mask    uint32
 
 	deliveries  atomic.Uint64
 	encoded     atomic.Uint64
@@ -113,10 +123,11 @@ func New(cfg Config) *Hub {
 		n = 64
 	}
 	h := &Hub{
-		frames: cfg.Frames,
-		wake:   cfg.Wake,
-		shards: make([]shard, n),
-		mask:   uint32(n - 1),
+		frames:  cfg.Frames,
+		wake:    cfg.Wake,
+		changed: cfg.Changed,
+		shards:  make([]shard, n),
+		mask:    uint32(n - 1),
 	}
 	if h.frames == nil {
 		h.frames = frame.NewPool()
@@ -143,8 +154,19 @@ func (h *Hub) shard(k Key) *shard { return &h.shards[h.shardIndex(k)] }
 func (h *Hub) Subscribe(sub Subscriber, k Key) bool {
 	s := h.shard(k)
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return h.add(s, sub, k)
+	added := h.add(s, sub, k)
+	s.mu.Unlock()
+	if added {
+		h.notify(k)
+	}
+	return added
+}
+
+// notify tells the Changed observer, if any, that k's subscribers changed.
+func (h *Hub) notify(k Key) {
+	if h.changed != nil {
+		h.changed(k)
+	}
 }
 
 // add is Subscribe with s locked.
@@ -169,8 +191,12 @@ func (h *Hub) add(s *shard, sub Subscriber, k Key) bool {
 func (h *Hub) Unsubscribe(sub Subscriber, k Key) bool {
 	s := h.shard(k)
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return h.remove(s, sub, k)
+	removed := h.remove(s, sub, k)
+	s.mu.Unlock()
+	if removed {
+		h.notify(k)
+	}
+	return removed
 }
 
 // remove is Unsubscribe with s locked.
@@ -198,7 +224,8 @@ func (h *Hub) remove(s *shard, sub Subscriber, k Key) bool {
 }
 
 // UnsubscribeAll removes every subscription in subs, taking each shard's
-// lock once: what a closing connection calls. It reorders subs.
+// lock once: what a closing connection calls. It reorders subs and clears
+// the Subscriber of those that were not there.
 func (h *Hub) UnsubscribeAll(subs []Subscription) {
 	slices.SortFunc(subs, func(a, b Subscription) int {
 		return int(h.shardIndex(a.Key)) - int(h.shardIndex(b.Key))
@@ -211,10 +238,17 @@ func (h *Hub) UnsubscribeAll(subs []Subscription) {
 		}
 		s := &h.shards[i]
 		s.mu.Lock()
-		for _, sub := range subs[:n] {
-			h.remove(s, sub.Subscriber, sub.Key)
+		for j, sub := range subs[:n] {
+			if !h.remove(s, sub.Subscriber, sub.Key) {
+				subs[j].Subscriber = nil // not there: nothing changed
+			}
 		}
 		s.mu.Unlock()
+		for _, sub := range subs[:n] {
+			if sub.Subscriber != nil {
+				h.notify(sub.Key)
+			}
+		}
 		subs = subs[n:]
 	}
 }
@@ -228,6 +262,37 @@ func (h *Hub) Subscribers(k Key) int {
 		return len(t.subs)
 	}
 	return 0
+}
+
+// KeyCount is one id's subscribers, in total and per node.
+type KeyCount struct {
+	ID          string         `json:"id"`
+	Subscribers int            `json:"subscribers"`
+	Nodes       map[string]int `json:"nodes,omitempty"`
+}
+
+// SortKeyCounts sorts by id.
+func SortKeyCounts(list []KeyCount) {
+	slices.SortFunc(list, func(a, b KeyCount) int { return strings.Compare(a.ID, b.ID) })
+}
+
+// App returns the ids of app with local subscribers, counted as node's,
+// sorted by id. It reads every shard (under its read lock, one at a time):
+// for an operator's question, not for the push path.
+func (h *Hub) App(app, node string) []KeyCount {
+	var out []KeyCount
+	for i := range h.shards {
+		s := &h.shards[i]
+		s.mu.RLock()
+		for k, t := range s.topics {
+			if k.App == app {
+				out = append(out, KeyCount{ID: k.ID, Subscribers: len(t.subs), Nodes: map[string]int{node: len(t.subs)}})
+			}
+		}
+		s.mu.RUnlock()
+	}
+	SortKeyCounts(out)
+	return out
 }
 
 // Watched reports whether key has a subscriber on this hub.

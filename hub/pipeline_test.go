@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -151,5 +152,29 @@ func TestStoreFailureIsWrappedAndNothingDelivered(t *testing.T) {
 	}
 	if st := h.Stats(); st.Deliveries != 0 {
 		t.Fatalf("a push whose append failed was delivered: %+v", st)
+	}
+}
+
+// TestChangedIsCalledOutsideTheLock: the observer hears of every change,
+// and may call back into the hub (it holds no lock then).
+func TestChangedIsCalledOutsideTheLock(t *testing.T) {
+	var h *Hub
+	var calls []string
+	h = New(Config{Changed: func(k Key) { calls = append(calls, fmt.Sprintf("%s=%d", k.ID, h.Subscribers(k))) }})
+	a, b := &counter{}, &counter{}
+	k1, k2 := Key{App: "a", ID: "1"}, Key{App: "a", ID: "2"}
+	h.Subscribe(a, k1)
+	h.Subscribe(a, k1) // already there: no change
+	h.Subscribe(b, k1)
+	h.Subscribe(a, k2)
+	h.Unsubscribe(b, k1)
+	h.Unsubscribe(b, k2) // not there: no change
+	h.UnsubscribeAll([]Subscription{{Key: k1, Subscriber: a}, {Key: k2, Subscriber: a}, {Key: k2, Subscriber: b}})
+	if len(calls) == 6 {
+		slices.Sort(calls[4:]) // UnsubscribeAll goes shard by shard
+	}
+	want := "[1=1 1=2 2=1 1=1 1=0 2=0]"
+	if got := fmt.Sprint(calls); got != want {
+		t.Fatalf("Changed calls %s, want %s", got, want)
 	}
 }

@@ -2,6 +2,7 @@ package sources
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -44,10 +45,20 @@ const (
 	codeInternal         = "internal"           // anything else on the server's side
 )
 
-// api serves the internal HTTP API: publish, health and metrics.
+// Subscriptions answers who watches the ids of an app: this node's hub
+// alone, or the cluster's write-through index in Redis.
+type Subscriptions interface {
+	// App returns the ids of app with subscribers, with their counts in
+	// total and per node, sorted by id.
+	App(ctx context.Context, app string) ([]hub.KeyCount, error)
+}
+
+// api serves the internal HTTP API: publish, subscriptions, health and
+// metrics.
 type api struct {
 	cfg     APIConfig
 	pub     Publisher
+	subs    Subscriptions
 	metrics func(io.Writer)
 	logger  *slog.Logger
 }
@@ -55,20 +66,26 @@ type api struct {
 // NewAPI returns the handler of the internal API:
 //
 //	POST /v1/publish?app=A&id=X   publish the body to A/X
+//	GET  /v1/subscriptions?app=A  the ids of A with subscribers, and their counts per node
+//	GET  /v1/subscriptions?app=A&id=X  one id's count and nodes
 //	GET  /healthz                 {"status":"ok"}
 //	GET  /metrics                 what metrics writes, Prometheus text format
 //
 // The body's Content-Type picks the push: application/json is a text push of
 // that JSON value, text/plain a text push of the body as a JSON string,
-// application/octet-stream a binary push. A nil metrics writes nothing; a nil
-// logger means slog.Default().
-func NewAPI(cfg APIConfig, pub Publisher, metrics func(io.Writer), logger *slog.Logger) http.Handler {
+// application/octet-stream a binary push. A nil subs leaves
+// /v1/subscriptions out (404); a nil metrics writes nothing; a nil logger
+// means slog.Default().
+func NewAPI(cfg APIConfig, pub Publisher, subs Subscriptions, metrics func(io.Writer), logger *slog.Logger) http.Handler {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	a := &api{cfg: cfg.withDefaults(), pub: pub, metrics: metrics, logger: logger}
+	a := &api{cfg: cfg.withDefaults(), pub: pub, subs: subs, metrics: metrics, logger: logger}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/publish", allow(a.publish, http.MethodPost))
+	if subs != nil {
+		mux.Handle("/v1/subscriptions", allow(a.subscriptions, http.MethodGet, http.MethodHead))
+	}
 	mux.Handle("/healthz", allow(a.health, http.MethodGet, http.MethodHead))
 	mux.Handle("/metrics", allow(a.writeMetrics, http.MethodGet, http.MethodHead))
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {

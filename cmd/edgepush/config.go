@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"os"
 	"strings"
 	"time"
 
@@ -32,6 +33,7 @@ type Config struct {
 	MessageRate  float64       // -message-rate: client messages a second per connection
 	MessageBurst int           // -message-burst: client messages at once per connection
 	Redis        string        // -redis: URL of the Redis store; empty: in memory
+	NodeID       string        // -node-id: this node's id in the cluster
 	LogLevel     slog.Level    // -log-level
 	Pprof        string        // -pprof: address of net/http/pprof, empty for none
 }
@@ -87,6 +89,7 @@ func newFlagSet(cfg *Config, origins *string) *flag.FlagSet {
 	fs.Float64Var(&cfg.MessageRate, "message-rate", 100, "client messages a second one connection may send on average")
 	fs.IntVar(&cfg.MessageBurst, "message-burst", 200, "client messages one connection may send at once")
 	fs.StringVar(&cfg.Redis, "redis", "", "`URL` of Redis for seq, last value and history, shared by the nodes (redis://, rediss://); empty: in memory")
+	fs.StringVar(&cfg.NodeID, "node-id", defaultNodeID(), "this node's `id` in the cluster, unique among the nodes on one Redis")
 	fs.StringVar(&cfg.Pprof, "pprof", "", "serve net/http/pprof on this `address` (keep it on localhost); empty: off")
 	cfg.LogLevel = slog.LevelInfo
 	fs.Var((*levelFlag)(&cfg.LogLevel), "log-level", "least severe `level` logged: debug, info (the default), warn or error")
@@ -167,12 +170,26 @@ func (c Config) validate() error {
 	case c.MessageBurst <= 0:
 		return fmt.Errorf("%w: -message-burst must be positive, not %d", errConfig, c.MessageBurst)
 	}
+	if c.NodeID == "" || len(c.NodeID) > 64 || strings.ContainsAny(c.NodeID, "\x00{}") {
+		return fmt.Errorf("%w: -node-id must be 1 to 64 bytes without NUL, '{' or '}', not %q", errConfig, c.NodeID)
+	}
 	if c.Redis != "" {
 		if err := redisstore.CheckURL(c.Redis); err != nil {
 			return fmt.Errorf("%w: -redis: %v", errConfig, err)
 		}
 	}
 	return nil
+}
+
+// defaultNodeID is the host name and the process id: unique among the
+// processes of one host, and across hosts with distinct names.
+func defaultNodeID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "edgepush"
+	}
+	host = strings.NewReplacer("{", "", "}", "").Replace(host)
+	return fmt.Sprintf("%.50s-%d", host, os.Getpid())
 }
 
 // levelFlag is a slog.Level that takes only the four names.

@@ -107,7 +107,7 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	api := newAPIServer(sources.NewAPI(sources.APIConfig{}, n.pipeline, n.writeMetrics, logger), logger)
+	api := newAPIServer(sources.NewAPI(sources.APIConfig{}, n.pipeline, n.subs, n.writeMetrics, logger), logger)
 
 	ctx, cancel := context.WithCancel(ctx) // also ends the demo source when a server fails
 	defer cancel()
@@ -144,8 +144,12 @@ type node struct {
 	hub      *hub.Hub
 	pipeline *hub.Pipeline
 	store    hub.Store
-	memory   *hub.MemoryStore // the store when it is in memory, else nil
+	memory   *hub.MemoryStore  // the store when it is in memory, else nil
+	index    *redisstore.Index // the subscription index with -redis, else nil
+	subs     sources.Subscriptions
 	bus      hub.Bus
+	stop     context.CancelFunc // ends the index's loop
+	stopped  chan struct{}      // closed when it has ended
 }
 
 func newNode(cfg Config, logger *slog.Logger) (*node, error) {
@@ -154,9 +158,13 @@ func newNode(cfg Config, logger *slog.Logger) (*node, error) {
 	// The hub wakes the transport's writers once per fan-out; the server
 	// needs the session handler, which needs the hub: wake late-binds.
 	var srv *netloop.Server
-	n.hub = hub.New(hub.Config{Frames: frames, Wake: func() { srv.Wake() }})
+	changed := func(hub.Key) {}
+	n.hub = hub.New(hub.Config{Frames: frames, Wake: func() { srv.Wake() }, Changed: func(k hub.Key) { changed(k) }})
 	if err := n.openStore(cfg, logger); err != nil {
 		return nil, err
+	}
+	if n.index != nil {
+		changed = n.index.Changed
 	}
 	n.pipeline = hub.NewPipeline(hub.PipelineConfig{}, n.store, n.bus, n.hub)
 	n.sessions = session.New(session.Config{
@@ -195,6 +203,7 @@ func (n *node) openStore(cfg Config, logger *slog.Logger) error {
 			Watched:     n.hub.Watched,
 		})
 		n.store = n.memory
+		n.subs = localSubscriptions{hub: n.hub, node: cfg.NodeID}
 		return nil
 	}
 	store, err := redisstore.New(redisstore.Config{
@@ -206,9 +215,9 @@ func (n *node) openStore(cfg Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ping, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := store.Ping(ctx); err != nil {
+	if err := store.Ping(ping); err != nil {
 		// The node still starts: publishes and subscribes fail with
 		// 503 and unavailable until Redis answers (go-redis redials).
 		logger.Warn("redis store not reachable at start", "err", err)
@@ -216,7 +225,26 @@ func (n *node) openStore(cfg Config, logger *slog.Logger) error {
 		logger.Info("redis store connected")
 	}
 	n.store = store
+	n.index, err = store.NewIndex(redisstore.IndexConfig{Node: cfg.NodeID, Logger: logger}, n.hub.Subscribers)
+	if err != nil {
+		return err
+	}
+	n.subs = n.index
+	var ctx context.Context
+	ctx, n.stop = context.WithCancel(context.Background())
+	n.stopped = make(chan struct{})
+	go func() { defer close(n.stopped); n.index.Run(ctx) }()
 	return nil
+}
+
+// localSubscriptions answers /v1/subscriptions from this node's hub alone.
+type localSubscriptions struct {
+	hub  *hub.Hub
+	node string
+}
+
+func (l localSubscriptions) App(_ context.Context, app string) ([]hub.KeyCount, error) {
+	return l.hub.App(app, l.node), nil
 }
 
 // writeMetrics writes every layer's counters and the process's memory.
@@ -236,8 +264,13 @@ func (n *node) writeMetrics(w io.Writer) {
 	writeProcessMetrics(w)
 }
 
-// close releases the store and the bus, after the servers stopped.
+// close removes the node from the index and releases the store and the
+// bus, after the servers stopped.
 func (n *node) close() {
+	if n.stop != nil {
+		n.stop()
+		<-n.stopped
+	}
 	n.bus.Close()
 	n.store.Close()
 }
