@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -239,4 +241,50 @@ func TestSubscriptionIndexAcrossNodes(t *testing.T) {
 		t.Fatalf("stopping n3: %d, %v", code, err)
 	}
 	waitFor("after n3's clean stop", nodes[0], "[{001 1 map[n1:1]} {002 1 map[n1:1]}]", 5*time.Second)
+}
+
+// connectionsOf reads edgepush_connections from s's /metrics.
+func connectionsOf(t *testing.T, s *Server) int {
+	t.Helper()
+	resp, err := http.Get(s.APIURL("/metrics"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body strings.Builder
+	io.Copy(&body, resp.Body)
+	for _, line := range strings.Split(body.String(), "\n") {
+		if v, ok := strings.CutPrefix(line, "edgepush_connections "); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	t.Fatalf("no edgepush_connections in /metrics of %s", s.API)
+	return 0
+}
+
+// TestReusePortSharesOnePort: two nodes started with -reuseport on one
+// -listen port both get connections.
+func TestReusePortSharesOnePort(t *testing.T) {
+	addr := freeAddr(t)
+	a := startServerOn(t, addr, freeAddr(t), "-reuseport", "-node-id", "r1")
+	b := startServerOn(t, addr, freeAddr(t), "-reuseport", "-node-id", "r2")
+	var conns []*websocket.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := 0; i < 64; i++ {
+		c, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	na, nb := connectionsOf(t, a), connectionsOf(t, b)
+	if na == 0 || nb == 0 || na+nb < 64 {
+		t.Fatalf("64 connections to the shared port: %d on one node, %d on the other; want both used", na, nb)
+	}
+	t.Logf("64 connections: %d and %d", na, nb)
 }

@@ -34,6 +34,7 @@ type Config struct {
 	MessageBurst int           // -message-burst: client messages at once per connection
 	Redis        string        // -redis: URL of the Redis store; empty: in memory
 	NodeID       string        // -node-id: this node's id in the cluster
+	ReusePort    bool          // -reuseport: share -listen with other processes (SO_REUSEPORT)
 	LogLevel     slog.Level    // -log-level
 	Pprof        string        // -pprof: address of net/http/pprof, empty for none
 }
@@ -89,6 +90,7 @@ func newFlagSet(cfg *Config, origins *string) *flag.FlagSet {
 	fs.Float64Var(&cfg.MessageRate, "message-rate", 100, "client messages a second one connection may send on average")
 	fs.IntVar(&cfg.MessageBurst, "message-burst", 200, "client messages one connection may send at once")
 	fs.StringVar(&cfg.Redis, "redis", "", "`URL` of Redis for seq, last value and history, shared by the nodes (redis://, rediss://); empty: in memory")
+	fs.BoolVar(&cfg.ReusePort, "reuseport", false, "share the -listen port with other edgepush processes on this host (SO_REUSEPORT); each is its own node")
 	fs.StringVar(&cfg.NodeID, "node-id", defaultNodeID(), "this node's `id` in the cluster, unique among the nodes on one Redis")
 	fs.StringVar(&cfg.Pprof, "pprof", "", "serve net/http/pprof on this `address` (keep it on localhost); empty: off")
 	cfg.LogLevel = slog.LevelInfo

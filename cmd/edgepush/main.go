@@ -31,6 +31,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"edgepush/frame"
 	"edgepush/hub"
 	"edgepush/hub/redisstore"
@@ -313,8 +315,14 @@ func servePprof(addr string, logger *slog.Logger) {
 }
 
 // listen opens both listeners, so that a taken port fails the start.
+// With -reuseport the WebSocket port may be shared with other processes
+// that set it too: the kernel spreads new connections over them.
 func listen(cfg Config) (wsListener, apiListener net.Listener, err error) {
-	wsListener, err = net.Listen("tcp", cfg.Listen) // a *net.TCPListener, as netloop needs
+	var lc net.ListenConfig
+	if cfg.ReusePort {
+		lc.Control = reusePort
+	}
+	wsListener, err = lc.Listen(context.Background(), "tcp", cfg.Listen) // a *net.TCPListener, as netloop needs
 	if err != nil {
 		return nil, nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
@@ -324,6 +332,18 @@ func listen(cfg Config) (wsListener, apiListener net.Listener, err error) {
 		return nil, nil, fmt.Errorf("listen %s: %w", cfg.API, err)
 	}
 	return wsListener, apiListener, nil
+}
+
+// reusePort sets SO_REUSEPORT on a listening socket before its bind.
+func reusePort(_, _ string, c syscall.RawConn) error {
+	var setErr error
+	err := c.Control(func(fd uintptr) {
+		setErr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+	})
+	if err != nil {
+		return err
+	}
+	return setErr
 }
 
 func newAPIServer(handler http.Handler, logger *slog.Logger) *http.Server {
