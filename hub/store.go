@@ -3,6 +3,14 @@ package hub
 import (
 	"context"
 	"errors"
+	"time"
+)
+
+// The defaults of every store's history (docs/protocol.md says why).
+const (
+	DefaultHistorySize = 64
+	DefaultHistoryTTL  = 2 * time.Minute
+	DefaultKeyTTL      = time.Hour
 )
 
 // ErrStoreClosed is returned by a Store used after Close.

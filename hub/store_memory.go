@@ -36,13 +36,13 @@ type MemoryStoreConfig struct {
 
 func (c MemoryStoreConfig) withDefaults() MemoryStoreConfig {
 	if c.HistorySize <= 0 {
-		c.HistorySize = 64
+		c.HistorySize = DefaultHistorySize
 	}
 	if c.HistoryTTL <= 0 {
-		c.HistoryTTL = 2 * time.Minute
+		c.HistoryTTL = DefaultHistoryTTL
 	}
 	if c.KeyTTL <= 0 {
-		c.KeyTTL = time.Hour
+		c.KeyTTL = DefaultKeyTTL
 	}
 	if c.Watched == nil {
 		c.Watched = func(Key) bool { return false }

@@ -8,13 +8,7 @@ import (
 
 // appendScript: KEYS hash, list; ARGV epoch candidate, ts, kind, data,
 // history size, cutoff ts, key TTL ms. Returns {seq, epoch}.
-var appendScript = redis.NewScript(`
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
-if not epoch then
-  epoch = ARGV[1]
-  redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', 0)
-end
+var appendScript = redis.NewScript(ensureEpoch + `
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('RPUSH', KEYS[2], seq .. ':' .. ARGV[2] .. ':' .. ARGV[3] .. ':' .. ARGV[4])
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[5]), -1)
@@ -23,6 +17,18 @@ redis.call('PEXPIRE', KEYS[1], ARGV[7])
 redis.call('PEXPIRE', KEYS[2], ARGV[7])
 return {seq, epoch}
 `)
+
+// ensureEpoch is the Lua that reads the key's epoch into epoch, first
+// giving a key without one (new, or lost by Redis) the candidate in ARGV[1]
+// at seq 0 and dropping any history left under the old one.
+const ensureEpoch = `
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', 0)
+end
+`
 
 // ageTrim returns Lua that drops the oldest entries published before the
 // cutoff ts in ARGV[arg], keeping the last.
@@ -42,13 +48,7 @@ end
 // "since"), since, cutoff ts, key TTL ms. Returns {seq, epoch, recovered
 // (0 or 1), entries}: for "since" the entries after since when the list
 // holds all of them (recovered 1), else the last entry alone.
-var readScript = redis.NewScript(`
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
-if not epoch then
-  epoch = ARGV[1]
-  redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', 0)
-end
+var readScript = redis.NewScript(ensureEpoch + `
 local seq = tonumber(redis.call('HGET', KEYS[1], 'seq'))
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('PEXPIRE', KEYS[2], ARGV[5])

@@ -65,13 +65,13 @@ func (c Config) withDefaults() Config {
 		c.Prefix = "edgepush:"
 	}
 	if c.HistorySize <= 0 {
-		c.HistorySize = 64
+		c.HistorySize = hub.DefaultHistorySize
 	}
 	if c.HistoryTTL <= 0 {
-		c.HistoryTTL = 2 * time.Minute
+		c.HistoryTTL = hub.DefaultHistoryTTL
 	}
 	if c.KeyTTL <= 0 {
-		c.KeyTTL = time.Hour
+		c.KeyTTL = hub.DefaultKeyTTL
 	}
 	if c.Now == nil {
 		c.Now = time.Now
