@@ -39,6 +39,23 @@ func stopRedis() {
 	if redisServer != nil {
 		redisServer.Stop()
 	}
+	if rabbitServer != nil {
+		rabbitServer.Stop()
+	}
+}
+
+// One rabbitmq-server for the package, like the redis-server.
+var (
+	rabbitOnce   sync.Once
+	rabbitServer *testsvc.RabbitMQ
+	rabbitErr    error
+)
+
+func sharedRabbitMQ(t *testing.T) string {
+	t.Helper()
+	rabbitOnce.Do(func() { rabbitServer, rabbitErr = testsvc.StartRabbitMQ() })
+	requireDep(t, "Debian's rabbitmq-server", rabbitErr)
+	return rabbitServer.URL()
 }
 
 // publishTo posts a JSON value to app/id on s's API and returns the reply.
@@ -287,4 +304,99 @@ func TestReusePortSharesOnePort(t *testing.T) {
 		t.Fatalf("64 connections to the shared port: %d on one node, %d on the other; want both used", na, nb)
 	}
 	t.Logf("64 connections: %d and %d", na, nb)
+}
+
+
+// readPush reads the next message on ws and checks it is the data push of
+// id with seq.
+func readPush(t *testing.T, ws *websocket.Conn, id string, seq uint64) {
+	t.Helper()
+	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, msg, err := ws.ReadMessage()
+	var push struct {
+		Op  string `json:"op"`
+		ID  string `json:"id"`
+		Seq uint64 `json:"seq"`
+	}
+	if err != nil || json.Unmarshal(msg, &push) != nil || push.Op != "data" || push.ID != id || push.Seq != seq {
+		t.Fatalf("got %s, %v; want the push of %s seq %d", msg, err, id, seq)
+	}
+}
+
+// TestClusterLivePushAcrossNodes: three nodes on one Redis and one
+// RabbitMQ; a publish entering any node reaches the subscribers on every
+// node live, once, in seq order; a node whose clients left gets nothing
+// more for the key, and its queue loses the binding.
+func TestClusterLivePushAcrossNodes(t *testing.T) {
+	redisURL, amqpURL := sharedRedis(t), sharedRabbitMQ(t)
+	app := fmt.Sprintf("cluster-%d", time.Now().UnixNano())
+	var nodes []*Server
+	var clients []*websocket.Conn
+	for i := 1; i <= 3; i++ {
+		s := StartServer(t, "-redis", redisURL, "-amqp", amqpURL, "-node-id", fmt.Sprintf("c%d", i))
+		nodes = append(nodes, s)
+		ws, _, err := websocket.DefaultDialer.Dial(s.WSURL("/ws"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ws.Close()
+		ws.WriteMessage(websocket.TextMessage, []byte(`{"op":"sub","app":"`+app+`","ids":["001"]}`))
+		ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, msg, err := ws.ReadMessage(); err != nil || !strings.Contains(string(msg), `"op":"ack"`) {
+			t.Fatalf("sub on node %d: %s, %v", i, msg, err)
+		}
+		clients = append(clients, ws)
+	}
+	// Publishes entering each node in turn, and two at once.
+	for seq := uint64(1); seq <= 6; seq++ {
+		if got, _ := publishTo(t, nodes[seq%3], app, "001", fmt.Sprint(seq)); got != seq {
+			t.Fatalf("publish %d answered seq %d", seq, got)
+		}
+	}
+	var wg sync.WaitGroup
+	for _, s := range []*Server{nodes[0], nodes[2]} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 10 {
+				http.Post(s.APIURL("/v1/publish?app="+app+"&id=001"), "application/json", strings.NewReader(`0`))
+			}
+		}()
+	}
+	wg.Wait()
+	for i, ws := range clients {
+		for seq := uint64(1); seq <= 26; seq++ {
+			readPush(t, ws, "001", seq)
+		}
+		t.Logf("node c%d's client got seqs 1..26 in order", i+1)
+	}
+	// c2's client leaves; after the linger c2 is unbound and gets nothing.
+	clients[1].Close()
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for end := time.Now().Add(20 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+			if cond() {
+				return
+			}
+		}
+		t.Fatalf("timed out waiting for %s", what)
+	}
+	queueOf := "edgepush.node.c2"
+	bound := func() bool {
+		out, err := rabbitServer.Ctl("list_bindings", "destination_name", "routing_key")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, line := range strings.Split(out, "\n") {
+			if f := strings.Fields(line); len(f) == 2 && f[0] == queueOf && f[1] != queueOf {
+				n++
+			}
+		}
+		return n > 0
+	}
+	waitFor("c2's queue to lose the binding", func() bool { return !bound() })
+	publishTo(t, nodes[0], app, "001", `27`)
+	readPush(t, clients[0], "001", 27)
+	readPush(t, clients[2], "001", 27)
 }

@@ -111,8 +111,29 @@ func (p *Pipeline) SendBinary(app, id string, data []byte, callback func(Result,
 	}
 }
 
+// Binder is what a Bus with asynchronous delivery between nodes also does:
+// WaitBound returns once every push published from then on reaches this
+// node (amqpbus binds the key on the node's queue). The pipeline calls it
+// before reading a key's history, after the session added its subscriber.
+type Binder interface {
+	WaitBound(ctx context.Context, k Key) error
+}
+
+// ready waits, with a Binder bus, until k's pushes reach this node.
+func (p *Pipeline) ready(ctx context.Context, k Key) error {
+	if b, ok := p.bus.(Binder); ok {
+		if err := b.WaitBound(ctx, k); err != nil {
+			return fmt.Errorf("%w: %w", ErrBus, err)
+		}
+	}
+	return nil
+}
+
 // Last returns k's position and last value (see Store.Last).
 func (p *Pipeline) Last(ctx context.Context, k Key) (Stream, error) {
+	if err := p.ready(ctx, k); err != nil {
+		return Stream{}, err
+	}
 	kl := p.keys.lock(k)
 	defer p.keys.unlock(k, kl)
 	st, err := p.store.Last(ctx, k)
@@ -124,11 +145,15 @@ func (p *Pipeline) Last(ctx context.Context, k Key) (Stream, error) {
 
 // Since returns k's history after seq (see Store.Since).
 //
-// The read holds k's lock, so no publish of k is between its append and
-// its delivery meanwhile: a subscriber added to the hub before the call
-// gets, live, every push after the returned position and none at or before
-// it that the bus had not delivered yet.
+// A subscriber added to the hub before the call gets, live, every push
+// after the returned position: with the local bus the read holds k's lock,
+// so no publish of k is between its append and its delivery; with a Binder
+// bus the read waits until the node receives k's pushes. A push at or
+// before the position may still arrive live; the session skips it by seq.
 func (p *Pipeline) Since(ctx context.Context, k Key, seq uint64) (Stream, error) {
+	if err := p.ready(ctx, k); err != nil {
+		return Stream{}, err
+	}
 	kl := p.keys.lock(k)
 	defer p.keys.unlock(k, kl)
 	st, err := p.store.Since(ctx, k, seq)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"edgepush/hub/amqpbus"
 	"edgepush/hub/redisstore"
 )
 
@@ -34,6 +35,7 @@ type Config struct {
 	MessageBurst int           // -message-burst: client messages at once per connection
 	Redis        string        // -redis: URL of the Redis store; empty: in memory
 	NodeID       string        // -node-id: this node's id in the cluster
+	AMQP         []string      // -amqp: RabbitMQ URLs, tried in turn; empty: in-process bus
 	ReusePort    bool          // -reuseport: share -listen with other processes (SO_REUSEPORT)
 	LogLevel     slog.Level    // -log-level
 	Pprof        string        // -pprof: address of net/http/pprof, empty for none
@@ -51,8 +53,8 @@ var errConfig = errors.New("invalid configuration")
 // environment variable as getenv returns it. It returns flag.ErrHelp for -h.
 func parseConfig(args []string, getenv func(string) string) (Config, error) {
 	cfg := Config{}
-	var origins string
-	fs := newFlagSet(&cfg, &origins)
+	var origins, amqpURLs string
+	fs := newFlagSet(&cfg, &origins, &amqpURLs)
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
@@ -64,6 +66,7 @@ func parseConfig(args []string, getenv func(string) string) (Config, error) {
 		return Config{}, err
 	}
 	cfg.Origins = splitList(origins)
+	cfg.AMQP = splitList(amqpURLs)
 	if err := cfg.validate(); err != nil {
 		return Config{}, err
 	}
@@ -71,8 +74,8 @@ func parseConfig(args []string, getenv func(string) string) (Config, error) {
 }
 
 // newFlagSet defines the flags, with their defaults, over cfg; -origins
-// goes to origins as given.
-func newFlagSet(cfg *Config, origins *string) *flag.FlagSet {
+// and -amqp go to origins and amqpURLs as given.
+func newFlagSet(cfg *Config, origins, amqpURLs *string) *flag.FlagSet {
 	fs := flag.NewFlagSet("edgepush", flag.ContinueOnError)
 	fs.StringVar(&cfg.Listen, "listen", ":8080", "`address` of the WebSocket server: /ws, the demo page at /")
 	fs.StringVar(&cfg.API, "api", "127.0.0.1:8081", "`address` of the internal API: /v1/publish, /healthz, /metrics")
@@ -90,6 +93,7 @@ func newFlagSet(cfg *Config, origins *string) *flag.FlagSet {
 	fs.Float64Var(&cfg.MessageRate, "message-rate", 100, "client messages a second one connection may send on average")
 	fs.IntVar(&cfg.MessageBurst, "message-burst", 200, "client messages one connection may send at once")
 	fs.StringVar(&cfg.Redis, "redis", "", "`URL` of Redis for seq, last value and history, shared by the nodes (redis://, rediss://); empty: in memory")
+	fs.StringVar(amqpURLs, "amqp", "", "comma-separated RabbitMQ `URLs` (amqp://, amqps://), tried in turn, carrying pushes between nodes; needs -redis; empty: in process")
 	fs.BoolVar(&cfg.ReusePort, "reuseport", false, "share the -listen port with other edgepush processes on this host (SO_REUSEPORT); each is its own node")
 	fs.StringVar(&cfg.NodeID, "node-id", defaultNodeID(), "this node's `id` in the cluster, unique among the nodes on one Redis")
 	fs.StringVar(&cfg.Pprof, "pprof", "", "serve net/http/pprof on this `address` (keep it on localhost); empty: off")
@@ -100,7 +104,7 @@ func newFlagSet(cfg *Config, origins *string) *flag.FlagSet {
 
 // printUsage writes the flags and their environment variables to w.
 func printUsage(w io.Writer) {
-	fs := newFlagSet(&Config{}, new(string))
+	fs := newFlagSet(&Config{}, new(string), new(string))
 	fmt.Fprintf(w, "Usage: edgepush [flags]\n\nEvery flag can also be set with the environment variable %s<NAME>\n(-max-ids is %sMAX_IDS); a flag on the command line wins.\n\n", envPrefix, envPrefix)
 	fs.VisitAll(func(f *flag.Flag) { f.Usage += " (env " + envName(f.Name) + ")" })
 	fs.SetOutput(w)
@@ -178,6 +182,14 @@ func (c Config) validate() error {
 	if c.Redis != "" {
 		if err := redisstore.CheckURL(c.Redis); err != nil {
 			return fmt.Errorf("%w: -redis: %v", errConfig, err)
+		}
+	}
+	if len(c.AMQP) > 0 {
+		if c.Redis == "" {
+			return fmt.Errorf("%w: -amqp needs -redis: the nodes must share each key's sequence", errConfig)
+		}
+		if err := amqpbus.CheckURLs(c.AMQP); err != nil {
+			return fmt.Errorf("%w: -amqp: %v", errConfig, err)
 		}
 	}
 	return nil

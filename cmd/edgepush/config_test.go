@@ -72,6 +72,11 @@ func TestParseConfig(t *testing.T) {
 		{name: "redis", args: []string{"-redis", "redis://127.0.0.1:6379/2"}, want: with(func(c *Config) { c.Redis = "redis://127.0.0.1:6379/2" })},
 		{name: "redis from env", env: map[string]string{"EDGEPUSH_REDIS": "rediss://cache.internal:6380"}, want: with(func(c *Config) { c.Redis = "rediss://cache.internal:6380" })},
 		{name: "node id", args: []string{"-node-id", "edge-7"}, want: with(func(c *Config) { c.NodeID = "edge-7" })},
+		{name: "amqp", args: []string{"-redis", "redis://r:6379", "-amqp", "amqp://a:5672/, amqp://b:5672/"}, want: with(func(c *Config) {
+			c.Redis, c.AMQP = "redis://r:6379", []string{"amqp://a:5672/", "amqp://b:5672/"}
+		})},
+		{name: "amqp without redis", args: []string{"-amqp", "amqp://a:5672/"}, wantErr: "-amqp needs -redis"},
+		{name: "amqp bad url", args: []string{"-redis", "redis://r:6379", "-amqp", "http://a"}, wantErr: "-amqp"},
 		{name: "reuseport", args: []string{"-reuseport"}, want: with(func(c *Config) { c.ReusePort = true })},
 		{name: "node id empty", args: []string{"-node-id", ""}, wantErr: "-node-id"},
 		{name: "node id with a brace", args: []string{"-node-id", "a{b"}, wantErr: "-node-id"},

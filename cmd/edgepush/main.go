@@ -35,6 +35,7 @@ import (
 
 	"edgepush/frame"
 	"edgepush/hub"
+	"edgepush/hub/amqpbus"
 	"edgepush/hub/redisstore"
 	"edgepush/netloop"
 	"edgepush/netloop/session"
@@ -150,13 +151,14 @@ type node struct {
 	index    *redisstore.Index // the subscription index with -redis, else nil
 	subs     sources.Subscriptions
 	bus      hub.Bus
+	amqp     *amqpbus.Bus       // the bus with -amqp, else nil
 	stop     context.CancelFunc // ends the index's loop
 	stopped  chan struct{}      // closed when it has ended
 }
 
 func newNode(cfg Config, logger *slog.Logger) (*node, error) {
 	frames := frame.NewPool()
-	n := &node{bus: hub.NewLocalBus()}
+	n := &node{}
 	// The hub wakes the transport's writers once per fan-out; the server
 	// needs the session handler, which needs the hub: wake late-binds.
 	var srv *netloop.Server
@@ -165,9 +167,10 @@ func newNode(cfg Config, logger *slog.Logger) (*node, error) {
 	if err := n.openStore(cfg, logger); err != nil {
 		return nil, err
 	}
-	if n.index != nil {
-		changed = n.index.Changed
+	if err := n.openBus(cfg, logger); err != nil {
+		return nil, err
 	}
+	changed = n.changed
 	n.pipeline = hub.NewPipeline(hub.PipelineConfig{}, n.store, n.bus, n.hub)
 	n.sessions = session.New(session.Config{
 		MaxIDs:       cfg.MaxIDs,
@@ -237,6 +240,31 @@ func (n *node) openStore(cfg Config, logger *slog.Logger) error {
 	n.stopped = make(chan struct{})
 	go func() { defer close(n.stopped); n.index.Run(ctx) }()
 	return nil
+}
+
+// openBus opens the RabbitMQ bus with -amqp, else the in-process one.
+func (n *node) openBus(cfg Config, logger *slog.Logger) error {
+	if len(cfg.AMQP) == 0 {
+		n.bus = hub.NewLocalBus()
+		return nil
+	}
+	bus, err := amqpbus.New(amqpbus.Config{URLs: cfg.AMQP, Node: cfg.NodeID, Logger: logger}, n.hub.Subscribers, n.store.Since)
+	if err != nil {
+		return err
+	}
+	n.bus, n.amqp = bus, bus
+	return nil
+}
+
+// changed tells the index and the bus, if any, that k's local subscribers
+// changed.
+func (n *node) changed(k hub.Key) {
+	if n.index != nil {
+		n.index.Changed(k)
+	}
+	if n.amqp != nil {
+		n.amqp.Changed(k)
+	}
 }
 
 // localSubscriptions answers /v1/subscriptions from this node's hub alone.

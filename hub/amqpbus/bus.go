@@ -125,10 +125,11 @@ type Bus struct {
 	pub      *amqp.Channel // confirm mode
 	ctl      *amqp.Channel // binds and unbinds
 	queue    string
-	bound    map[hub.Key]bool      // keys bound on the current connection
-	known    map[hub.Key]struct{}  // keys watched here, bound or to bind, across reconnects
-	unbindAt map[hub.Key]time.Time // bound keys no local client watches, and when to unbind them
-	dirty    map[hub.Key]struct{}  // keys whose local subscribers changed
+	bound    map[hub.Key]bool            // keys bound on the current connection
+	known    map[hub.Key]struct{}        // keys watched here, bound or to bind, across reconnects
+	unbindAt map[hub.Key]time.Time       // bound keys no local client watches, and when to unbind them
+	dirty    map[hub.Key]struct{}        // keys whose local subscribers changed
+	waiting  map[hub.Key][]chan struct{} // WaitBound callers, closed once the key is bound
 }
 
 var _ hub.Bus = (*Bus)(nil)
@@ -146,7 +147,8 @@ func New(cfg Config, count func(hub.Key) int, fill func(context.Context, hub.Key
 		return nil, errors.New("amqpbus: Node is required")
 	}
 	b := &Bus{cfg: cfg, count: count, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
-		bound: map[hub.Key]bool{}, known: map[hub.Key]struct{}{}, unbindAt: map[hub.Key]time.Time{}, dirty: map[hub.Key]struct{}{}}
+		bound: map[hub.Key]bool{}, known: map[hub.Key]struct{}{}, unbindAt: map[hub.Key]time.Time{}, dirty: map[hub.Key]struct{}{},
+		waiting: map[hub.Key][]chan struct{}{}}
 	b.order = newReorder(cfg.ReorderWait, cfg.MaxHeld, fill, b.deliver)
 	go b.run()
 	return b, nil
@@ -169,6 +171,33 @@ func (b *Bus) Changed(k hub.Key) {
 	select {
 	case b.wake <- struct{}{}:
 	default:
+	}
+}
+
+// WaitBound returns once k is bound on this node's queue, so that every
+// push published from then on reaches this node: a session calls it (via
+// the pipeline) between adding a subscriber and reading the history, or a
+// push published meanwhile would reach neither. The caller has made k
+// watched (Hub.Subscribe) before.
+func (b *Bus) WaitBound(ctx context.Context, k hub.Key) error {
+	b.mu.Lock()
+	if b.bound[k] {
+		b.mu.Unlock()
+		return nil
+	}
+	done := make(chan struct{})
+	b.waiting[k] = append(b.waiting[k], done)
+	b.dirty[k] = struct{}{}
+	b.mu.Unlock()
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("amqpbus: binding %s/%s: %w", k.App, k.ID, ctx.Err())
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"edgepush/hub"
 )
 
 // The connection's life: connect (each URL in turn, with backoff), declare,
@@ -145,6 +147,14 @@ func (b *Bus) disconnect() {
 	b.order.reset()
 }
 
+// release wakes the WaitBound callers of k, now bound. The caller holds mu.
+func (b *Bus) release(k hub.Key) {
+	for _, done := range b.waiting[k] {
+		close(done)
+	}
+	delete(b.waiting, k)
+}
+
 // bind binds the dirty keys someone here watches, and unbinds those nobody
 // has watched for Linger.
 func (b *Bus) bind() {
@@ -167,8 +177,10 @@ func (b *Bus) bind() {
 			b.bound[k] = true
 			b.known[k] = struct{}{}
 			delete(b.unbindAt, k)
+			b.release(k)
 		case watched:
 			delete(b.unbindAt, k)
+			b.release(k)
 		case b.bound[k]:
 			if _, waiting := b.unbindAt[k]; !waiting {
 				b.unbindAt[k] = now.Add(b.cfg.Linger)
