@@ -306,7 +306,6 @@ func TestReusePortSharesOnePort(t *testing.T) {
 	t.Logf("64 connections: %d and %d", na, nb)
 }
 
-
 // readPush reads the next message on ws and checks it is the data push of
 // id with seq.
 func readPush(t *testing.T, ws *websocket.Conn, id string, seq uint64) {
