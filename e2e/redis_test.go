@@ -183,6 +183,12 @@ func TestRedisDownAtStart(t *testing.T) {
 	if err != nil || !strings.Contains(string(msg), `"code":"unavailable"`) || !strings.Contains(string(msg), `"ref":"r"`) {
 		t.Fatalf("sub with Redis down: %s, %v; want error unavailable", msg, err)
 	}
+	if code, body := getBody(t, s.APIURL("/readyz")); code != http.StatusServiceUnavailable || !strings.Contains(body, "redis not reachable") {
+		t.Errorf("/readyz with Redis down: %d %s, want 503 naming redis", code, body)
+	}
+	if code, _ := getBody(t, s.APIURL("/healthz")); code != http.StatusOK {
+		t.Errorf("/healthz with Redis down: %d, want 200 (the process serves)", code)
+	}
 	if !strings.Contains(s.Output(), "redis store not reachable") {
 		t.Errorf("the log does not say Redis is unreachable:\n%s", s.Output())
 	}
@@ -346,6 +352,11 @@ func TestClusterLivePushAcrossNodes(t *testing.T) {
 		}
 		clients = append(clients, ws)
 	}
+	for _, s := range nodes {
+		if code, body := getBody(t, s.APIURL("/readyz")); code != http.StatusOK {
+			t.Fatalf("/readyz of %s: %d %s", s.API, code, body)
+		}
+	}
 	// Publishes entering each node in turn, and two at once.
 	for seq := uint64(1); seq <= 6; seq++ {
 		if got, _ := publishTo(t, nodes[seq%3], app, "001", fmt.Sprint(seq)); got != seq {
@@ -398,4 +409,17 @@ func TestClusterLivePushAcrossNodes(t *testing.T) {
 	publishTo(t, nodes[0], app, "001", `27`)
 	readPush(t, clients[0], "001", 27)
 	readPush(t, clients[2], "001", 27)
+}
+
+// getBody GETs url and returns the status and body.
+func getBody(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	io.Copy(&b, resp.Body)
+	return resp.StatusCode, b.String()
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"edgepush/frame"
@@ -59,8 +60,18 @@ type api struct {
 	cfg     APIConfig
 	pub     Publisher
 	subs    Subscriptions
+	ready   func(context.Context) error
 	metrics func(io.Writer)
 	logger  *slog.Logger
+}
+
+// Deps are what the API serves from.
+type Deps struct {
+	Publisher     Publisher                   // required
+	Subscriptions Subscriptions               // nil: no /v1/subscriptions (404)
+	Ready         func(context.Context) error // nil: always ready; else /readyz is 503 with its error's text
+	Metrics       func(io.Writer)             // nil: /metrics is empty
+	Logger        *slog.Logger                // nil: slog.Default()
 }
 
 // NewAPI returns the handler of the internal API:
@@ -68,24 +79,25 @@ type api struct {
 //	POST /v1/publish?app=A&id=X   publish the body to A/X
 //	GET  /v1/subscriptions?app=A  the ids of A with subscribers, and their counts per node
 //	GET  /v1/subscriptions?app=A&id=X  one id's count and nodes
-//	GET  /healthz                 {"status":"ok"}
-//	GET  /metrics                 what metrics writes, Prometheus text format
+//	GET  /healthz                 {"status":"ok"}: the process serves
+//	GET  /readyz                  {"status":"ready"}, or 503 with the reason: the store and the bus are reachable
+//	GET  /metrics                 what Metrics writes, Prometheus text format
 //
 // The body's Content-Type picks the push: application/json is a text push of
 // that JSON value, text/plain a text push of the body as a JSON string,
-// application/octet-stream a binary push. A nil subs leaves
-// /v1/subscriptions out (404); a nil metrics writes nothing; a nil logger
-// means slog.Default().
-func NewAPI(cfg APIConfig, pub Publisher, subs Subscriptions, metrics func(io.Writer), logger *slog.Logger) http.Handler {
+// application/octet-stream a binary push.
+func NewAPI(cfg APIConfig, deps Deps) http.Handler {
+	logger := deps.Logger
 	if logger == nil {
 		logger = slog.Default()
 	}
-	a := &api{cfg: cfg.withDefaults(), pub: pub, subs: subs, metrics: metrics, logger: logger}
+	a := &api{cfg: cfg.withDefaults(), pub: deps.Publisher, subs: deps.Subscriptions, ready: deps.Ready, metrics: deps.Metrics, logger: logger}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/publish", allow(a.publish, http.MethodPost))
-	if subs != nil {
+	if a.subs != nil {
 		mux.Handle("/v1/subscriptions", allow(a.subscriptions, http.MethodGet, http.MethodHead))
 	}
+	mux.Handle("/readyz", allow(a.readiness, http.MethodGet, http.MethodHead))
 	mux.Handle("/healthz", allow(a.health, http.MethodGet, http.MethodHead))
 	mux.Handle("/metrics", allow(a.writeMetrics, http.MethodGet, http.MethodHead))
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
@@ -282,6 +294,20 @@ func (a *api) failPublish(w http.ResponseWriter, r *http.Request, k hub.Key, err
 
 func (a *api) health(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readiness answers /readyz: 200 when the node can take publishes and
+// subscribes, else 503 with the reason (for a load balancer's check).
+func (a *api) readiness(w http.ResponseWriter, r *http.Request) {
+	if a.ready != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := a.ready(ctx); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
 func (a *api) writeMetrics(w http.ResponseWriter, _ *http.Request) {

@@ -242,7 +242,7 @@ func TestPublish(t *testing.T) {
 			if maxBody == 0 {
 				maxBody = 8 << 10
 			}
-			handler := NewAPI(APIConfig{MaxBody: maxBody}, h, nil, nil, discardLogger())
+			handler := NewAPI(APIConfig{MaxBody: maxBody}, Deps{Publisher: h, Logger: discardLogger()})
 			method := tt.method
 			if method == "" {
 				method = http.MethodPost
@@ -316,7 +316,7 @@ func TestPublishSeqGrowsByOne(t *testing.T) {
 	k := hub.Key{App: "demo", ID: "001"}
 	h.Subscribe(first, k)
 	h.Subscribe(second, k)
-	handler := NewAPI(APIConfig{}, h, nil, nil, discardLogger())
+	handler := NewAPI(APIConfig{}, Deps{Publisher: h, Logger: discardLogger()})
 
 	publish := func(id string) publishReply {
 		t.Helper()
@@ -379,7 +379,7 @@ func TestPublishErrorsFromPublisher(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var log bytes.Buffer
 			logger := slog.New(slog.NewTextHandler(&log, nil))
-			handler := NewAPI(APIConfig{}, failingPublisher{tt.err}, nil, nil, logger)
+			handler := NewAPI(APIConfig{}, Deps{Publisher: failingPublisher{tt.err}, Logger: logger})
 			req := httptest.NewRequest(http.MethodPost, "/v1/publish?app=demo&id=001", strings.NewReader(`1`))
 			req.Header.Set("Content-Type", "application/json")
 			resp := serve(handler, req)
@@ -424,7 +424,7 @@ func TestHealthAndMetrics(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			handler := NewAPI(APIConfig{}, newTestHub(), nil, tt.metrics, discardLogger())
+			handler := NewAPI(APIConfig{}, Deps{Publisher: newTestHub(), Metrics: tt.metrics, Logger: discardLogger()})
 			srv := httptest.NewServer(handler)
 			defer srv.Close()
 			req, err := http.NewRequest(tt.method, srv.URL+tt.target, nil)

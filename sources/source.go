@@ -8,7 +8,7 @@
 //
 //	p := hub.NewPipeline(hub.PipelineConfig{}, store, hub.NewLocalBus(), h)
 //	go sources.NewDemo(sources.DemoConfig{}, p, logger).Run(ctx)
-//	api := sources.NewAPI(sources.APIConfig{}, p, subs, server.WriteMetrics, logger)
+//	api := sources.NewAPI(sources.APIConfig{}, sources.Deps{Publisher: p, Metrics: server.WriteMetrics})
 //	http.ListenAndServe("127.0.0.1:8081", api)
 package sources
 

@@ -30,7 +30,7 @@ func TestSubscriptions(t *testing.T) {
 		{ID: "001", Subscribers: 5, Nodes: map[string]int{"a": 3, "b": 2}},
 		{ID: "0.0", Subscribers: 1, Nodes: map[string]int{"b": 1}},
 	}}
-	handler := NewAPI(APIConfig{}, newTestHub(), subs, nil, discardLogger())
+	handler := NewAPI(APIConfig{}, Deps{Publisher: newTestHub(), Subscriptions: subs, Logger: discardLogger()})
 	long := strings.Repeat("x", 65)
 	for _, tc := range []struct {
 		query  string
@@ -78,7 +78,7 @@ func TestSubscriptions(t *testing.T) {
 
 func TestSubscriptionsUnavailable(t *testing.T) {
 	secret := errors.New("redis 10.0.0.7:6379: connection refused")
-	handler := NewAPI(APIConfig{}, newTestHub(), fixedSubscriptions{err: secret}, nil, discardLogger())
+	handler := NewAPI(APIConfig{}, Deps{Publisher: newTestHub(), Subscriptions: fixedSubscriptions{err: secret}, Logger: discardLogger()})
 	w := httptest.NewRecorder()
 	handler.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/v1/subscriptions?app=demo", nil))
 	if w.Code != 503 || !strings.Contains(w.Body.String(), `"unavailable"`) || strings.Contains(w.Body.String(), "10.0.0.7") {
@@ -87,10 +87,33 @@ func TestSubscriptionsUnavailable(t *testing.T) {
 }
 
 func TestSubscriptionsOffWithoutIndex(t *testing.T) {
-	handler := NewAPI(APIConfig{}, newTestHub(), nil, nil, discardLogger())
+	handler := NewAPI(APIConfig{}, Deps{Publisher: newTestHub(), Logger: discardLogger()})
 	w := httptest.NewRecorder()
 	handler.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/v1/subscriptions?app=demo", nil))
 	if w.Code != 404 {
 		t.Fatalf("%d, want 404", w.Code)
+	}
+}
+
+func TestReadyz(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		ready  func(context.Context) error
+		status int
+		body   string
+	}{
+		{name: "embedded", status: 200, body: `{"status":"ready"}`},
+		{name: "connected", ready: func(context.Context) error { return nil }, status: 200, body: `{"status":"ready"}`},
+		{name: "redis down", ready: func(context.Context) error { return errors.New("store: redis not reachable") }, status: 503,
+			body: `{"reason":"store: redis not reachable","status":"not ready"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			handler := NewAPI(APIConfig{}, Deps{Publisher: newTestHub(), Ready: tc.ready, Logger: discardLogger()})
+			w := httptest.NewRecorder()
+			handler.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+			if w.Code != tc.status || strings.TrimSpace(w.Body.String()) != tc.body {
+				t.Fatalf("%d %s, want %d %s", w.Code, w.Body.String(), tc.status, tc.body)
+			}
+		})
 	}
 }

@@ -110,7 +110,9 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	api := newAPIServer(sources.NewAPI(sources.APIConfig{}, n.pipeline, n.subs, n.writeMetrics, logger), logger)
+	api := newAPIServer(sources.NewAPI(sources.APIConfig{}, sources.Deps{
+		Publisher: n.pipeline, Subscriptions: n.subs, Ready: n.ready, Metrics: n.writeMetrics, Logger: logger,
+	}), logger)
 
 	ctx, cancel := context.WithCancel(ctx) // also ends the demo source when a server fails
 	defer cancel()
@@ -253,6 +255,20 @@ func (n *node) openBus(cfg Config, logger *slog.Logger) error {
 		return err
 	}
 	n.bus, n.amqp = bus, bus
+	return nil
+}
+
+// ready reports whether the store and the bus are reachable (or embedded):
+// /readyz.
+func (n *node) ready(ctx context.Context) error {
+	if rs, ok := n.store.(*redisstore.Store); ok {
+		if err := rs.Ping(ctx); err != nil {
+			return errors.New("store: redis not reachable")
+		}
+	}
+	if n.amqp != nil && !n.amqp.Connected() {
+		return errors.New("bus: rabbitmq not connected")
+	}
 	return nil
 }
 
