@@ -2,6 +2,7 @@ package testsvc
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,8 @@ type RabbitMQ struct {
 	port int
 	node string
 	env  []string
+	bin  string
+	dir  string
 	proc *process
 }
 
@@ -55,23 +58,40 @@ func StartRabbitMQ() (*RabbitMQ, error) {
 		"RABBITMQ_FEATURE_FLAGS_FILE="+filepath.Join(dir, "feature_flags"),
 		"RABBITMQ_PLUGINS_EXPAND_DIR="+filepath.Join(dir, "plugins-expand"),
 	)
-	cmd := exec.Command(bin)
+	q.bin, q.dir = bin, dir
+	if err := q.start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return q, nil
+}
+
+// start runs the server in q's dir and waits until it listens.
+func (q *RabbitMQ) start() error {
+	cmd := exec.Command(q.bin)
 	cmd.Env = q.env
-	cmd.Dir = dir
-	log, err := os.Create(filepath.Join(dir, "server.out"))
+	cmd.Dir = q.dir
+	log, err := os.OpenFile(filepath.Join(q.dir, "server.out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err == nil {
 		cmd.Stdout, cmd.Stderr = log, log
 	}
-	if q.proc, err = start(cmd, dir); err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("testsvc: start rabbitmq-server: %w", err)
+	if q.proc, err = start(cmd, q.dir); err != nil {
+		return fmt.Errorf("testsvc: start rabbitmq-server: %w", err)
 	}
 	if err := waitListening(q.Addr(), q.proc.exited, rabbitStartLimit); err != nil {
-		out, _ := os.ReadFile(filepath.Join(dir, "server.out"))
-		q.Stop()
-		return nil, fmt.Errorf("%w\n%s", err, out)
+		out, _ := os.ReadFile(filepath.Join(q.dir, "server.out"))
+		q.halt()
+		return fmt.Errorf("%w\n%s", err, out)
 	}
-	return q, nil
+	return nil
+}
+
+// Restart stops the node and starts it again on the same ports, its
+// queues and bindings gone as after a broker restart: every client's
+// connection breaks.
+func (q *RabbitMQ) Restart() error {
+	q.halt()
+	return q.start()
 }
 
 // rabbitDir makes the temp dir rabbitmq-server writes in, owned by user
@@ -118,16 +138,29 @@ func (q *RabbitMQ) Ctl(args ...string) (string, error) {
 	return string(out), nil
 }
 
-// Stop stops the node (rabbitmqctl stop, then a kill if it lingers), its
-// epmd, and removes its dir.
+// Stop stops the node, its epmd, and removes its dir.
 func (q *RabbitMQ) Stop() {
+	q.halt()
+	q.stopEpmd()
+	os.RemoveAll(q.dir)
+}
+
+// halt stops the node (rabbitmqctl stop, then a kill if it lingers) and
+// waits until its port is free.
+func (q *RabbitMQ) halt() {
 	q.Ctl("stop")
 	select {
 	case <-q.proc.exited:
 	case <-time.After(15 * time.Second):
 	}
-	q.proc.kill()
-	q.stopEpmd()
+	q.proc.end()
+	for end := time.Now().Add(15 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		c, err := net.DialTimeout("tcp", q.Addr(), time.Second)
+		if err != nil {
+			return
+		}
+		c.Close()
+	}
 }
 
 // stopEpmd stops the epmd this node started on its own port.

@@ -92,11 +92,16 @@ func start(cmd *exec.Cmd, dir string) (*process, error) {
 
 // kill ends the process if it still runs and removes its dir.
 func (p *process) kill() {
+	p.end()
+	os.RemoveAll(p.dir)
+}
+
+// end ends the process if it still runs.
+func (p *process) end() {
 	select {
 	case <-p.exited:
 	default:
 		p.cmd.Process.Kill()
 		<-p.exited
 	}
-	os.RemoveAll(p.dir)
 }
