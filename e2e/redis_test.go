@@ -493,3 +493,49 @@ func waitReady(t *testing.T, s *Server) {
 	code, body := getBody(t, s.APIURL("/readyz"))
 	t.Fatalf("%s not ready: %d %s", s.API, code, body)
 }
+
+// TestClusterSurvivesARedisRestart: Redis restarted empty under two nodes:
+// the nodes write their subscription counts again by themselves, and the
+// key's pushes start over under a new epoch: the client on the other node
+// gets a gap of reason epoch, then the new pushes live.
+func TestClusterSurvivesARedisRestart(t *testing.T) {
+	redisURL, amqpURL := sharedRedis(t), sharedRabbitMQ(t)
+	app := fmt.Sprintf("redis-restart-%d", time.Now().UnixNano())
+	a := StartServer(t, "-redis", redisURL, "-amqp", amqpURL, "-node-id", "sa")
+	b := StartServer(t, "-redis", redisURL, "-amqp", amqpURL, "-node-id", "sb")
+	waitReady(t, a)
+	waitReady(t, b)
+	ws, _, err := websocket.DefaultDialer.Dial(b.WSURL("/ws"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	ws.WriteMessage(websocket.TextMessage, []byte(`{"op":"sub","app":"`+app+`","ids":["001"]}`))
+	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, msg, err := ws.ReadMessage(); err != nil || !strings.Contains(string(msg), `"op":"ack"`) {
+		t.Fatalf("sub: %s, %v", msg, err)
+	}
+	for seq := uint64(1); seq <= 3; seq++ {
+		publishTo(t, a, app, "001", fmt.Sprint(seq))
+		readPush(t, ws, "001", seq)
+	}
+	if err := redisServer.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, a)
+	for end := time.Now().Add(20 * time.Second); subscriptionsOf(t, a, app) != "[{001 1 map[sb:1]}]"; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("after the restart, /v1/subscriptions = %s: the index was not written again", subscriptionsOf(t, a, app))
+		}
+	}
+	seq, epoch := publishTo(t, a, app, "001", `"after"`)
+	if seq != 1 {
+		t.Fatalf("the first publish after the restart has seq %d, want 1 (the history is gone)", seq)
+	}
+	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, msg, err := ws.ReadMessage()
+	if err != nil || !strings.Contains(string(msg), `"op":"gap"`) || !strings.Contains(string(msg), `"reason":"epoch"`) || !strings.Contains(string(msg), epoch) {
+		t.Fatalf("after the restart: %s, %v; want a gap of reason epoch naming %s", msg, err, epoch)
+	}
+	readPush(t, ws, "001", 1)
+}

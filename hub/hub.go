@@ -40,11 +40,12 @@ import (
 // Subscriber is what the hub delivers frames to: in the server, one
 // connection's subscription to one key.
 type Subscriber interface {
-	// Send queues f, the push with sequence number seq, and reports whether
-	// it was queued. It must not block and must not call into the hub. If
-	// it keeps f it calls f.Retain and later f.Release. Calls for one key
-	// do not overlap, and come in increasing seq order.
-	Send(seq uint64, f *frame.Frame) bool
+	// Send queues f, the push with sequence number seq of epoch, and
+	// reports whether it was queued. It must not block and must not call
+	// into the hub. If it keeps f it calls f.Retain and later f.Release.
+	// Calls for one key do not overlap, and come in increasing seq order
+	// within an epoch; a new epoch (the history was lost) starts over.
+	Send(seq uint64, epoch string, f *frame.Frame) bool
 }
 
 // Subscription is one subscriber of one key, for UnsubscribeAll.
@@ -326,7 +327,7 @@ func (h *Hub) Deliver(k Key, e Entry) int {
 		return 0
 	}
 	f := h.Encode(k, e)
-	n := h.fanout(t, e.Seq, f)
+	n := h.fanout(t, e.Seq, e.Epoch, f)
 	s.mu.RUnlock()
 	f.Release()
 	if n > 0 && h.wake != nil {
@@ -348,10 +349,10 @@ func (h *Hub) Encode(k Key, e Entry) *frame.Frame {
 
 // fanout queues f to every subscriber of t and returns how many took it.
 // The caller holds t's shard lock.
-func (h *Hub) fanout(t *topic, seq uint64, f *frame.Frame) int {
+func (h *Hub) fanout(t *topic, seq uint64, epoch string, f *frame.Frame) int {
 	n, dropped := 0, 0
 	for _, sub := range t.subs {
-		if sub.Send(seq, f) {
+		if sub.Send(seq, epoch, f) {
 			n++
 		} else {
 			dropped++

@@ -21,7 +21,7 @@ type recorder struct {
 	refuse bool
 }
 
-func (r *recorder) Send(_ uint64, f *frame.Frame) bool {
+func (r *recorder) Send(_ uint64, _ string, f *frame.Frame) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.refuse {
@@ -34,7 +34,7 @@ func (r *recorder) Send(_ uint64, f *frame.Frame) bool {
 // counter is a Subscriber that only counts, for benchmarks.
 type counter struct{ n atomic.Int64 }
 
-func (c *counter) Send(uint64, *frame.Frame) bool { c.n.Add(1); return true }
+func (c *counter) Send(uint64, string, *frame.Frame) bool { c.n.Add(1); return true }
 
 // testHub is a hub with its pipeline over the in-memory store and the
 // local bus, with a fixed clock.

@@ -85,7 +85,7 @@ func (p *Pipeline) Publish(ctx context.Context, k Key, kind Kind, data []byte) (
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: append to %s/%s: %w", ErrStore, k.App, k.ID, err)
 	}
-	m := Message{Key: k, Entry: Entry{Seq: pos.Seq, TS: ts, Kind: kind, Data: data}}
+	m := Message{Key: k, Entry: Entry{Seq: pos.Seq, TS: ts, Kind: kind, Data: data, Epoch: pos.Epoch}}
 	n, err := p.bus.Publish(ctx, m)
 	if err != nil {
 		return Result{Seq: pos.Seq, Epoch: pos.Epoch}, fmt.Errorf("%w: publish %s/%s seq %d: %w", ErrBus, k.App, k.ID, pos.Seq, err)

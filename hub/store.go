@@ -31,6 +31,8 @@ type Entry struct {
 	TS   int64 // unix milliseconds, set by the publisher; the entry's age in the history
 	Kind Kind
 	Data []byte // a JSON value for Text, any bytes for Binary
+	// Epoch is the epoch the seq belongs to (Position.Epoch).
+	Epoch string
 }
 
 // Position is where a key's stream stands: the seq of its last value (0 for

@@ -155,7 +155,7 @@ func (s *MemoryStore) Last(_ context.Context, k Key) (Stream, error) {
 	st := s.stream(sh, k, s.cfg.Now().UnixNano())
 	out := Stream{Position: Position{Seq: st.seq, Epoch: st.epoch}}
 	if st.count > 0 {
-		out.Entries = []Entry{st.at(st.count - 1).export()}
+		out.Entries = []Entry{st.at(st.count - 1).export(st.epoch)}
 	}
 	return out, nil
 }
@@ -177,20 +177,20 @@ func (s *MemoryStore) Since(_ context.Context, k Key, seq uint64) (Stream, error
 	}
 	if seq > st.seq { // ahead: the key has not come this far
 		if st.count > 0 {
-			out.Entries = []Entry{st.at(st.count - 1).export()}
+			out.Entries = []Entry{st.at(st.count - 1).export(st.epoch)}
 		}
 		return out, nil
 	}
 	st.trim(s.cutoff(now))
 	if seq+1 < st.at(0).seq { // evicted
-		out.Entries = []Entry{st.at(st.count - 1).export()}
+		out.Entries = []Entry{st.at(st.count - 1).export(st.epoch)}
 		return out, nil
 	}
 	n := int(st.seq - seq)
 	out.Recovered = true
 	out.Entries = make([]Entry, n)
 	for i := range n {
-		out.Entries[i] = st.at(st.count - n + i).export()
+		out.Entries[i] = st.at(st.count - n + i).export(st.epoch)
 	}
 	return out, nil
 }
@@ -298,6 +298,6 @@ func (st *stream) trim(cutoff int64) {
 	}
 }
 
-func (e *entry) export() Entry {
-	return Entry{Seq: e.seq, TS: e.ts, Kind: e.kind, Data: append([]byte(nil), e.data...)}
+func (e *entry) export(epoch string) Entry {
+	return Entry{Seq: e.seq, TS: e.ts, Kind: e.kind, Data: append([]byte(nil), e.data...), Epoch: epoch}
 }

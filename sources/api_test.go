@@ -27,7 +27,7 @@ type recorder struct {
 	frames [][]byte
 }
 
-func (r *recorder) Send(_ uint64, f *frame.Frame) bool {
+func (r *recorder) Send(_ uint64, _ string, f *frame.Frame) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.frames = append(r.frames, bytes.Clone(f.Bytes()))

@@ -223,7 +223,7 @@ func (b *Bus) Publish(ctx context.Context, m hub.Message) (int, error) {
 	}
 	dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, b.cfg.Exchange, RoutingKey(m.Key), false, false, amqp.Publishing{
 		Headers: amqp.Table{
-			"app": m.Key.App, "id": m.Key.ID, "seq": int64(m.Seq), "ts": m.TS, "kind": int32(m.Kind),
+			"app": m.Key.App, "id": m.Key.ID, "seq": int64(m.Seq), "ts": m.TS, "kind": int32(m.Kind), "epoch": m.Epoch,
 		},
 		Body: m.Data,
 	})
@@ -272,7 +272,8 @@ func decode(d amqp.Delivery) (hub.Message, bool) {
 	if d.RoutingKey != RoutingKey(k) {
 		return hub.Message{}, false
 	}
-	return hub.Message{Key: k, Entry: hub.Entry{Seq: uint64(seq), TS: ts, Kind: hub.Kind(kind), Data: d.Body}}, true
+	epoch, _ := d.Headers["epoch"].(string)
+	return hub.Message{Key: k, Entry: hub.Entry{Seq: uint64(seq), TS: ts, Kind: hub.Kind(kind), Data: d.Body, Epoch: epoch}}, true
 }
 
 // nodeQueue is the name of a node's queue.

@@ -33,6 +33,7 @@ type reorderStats struct {
 
 // keyOrder is one key's state.
 type keyOrder struct {
+	epoch string        // the epoch of last and held: a new one starts over
 	last  uint64        // the last seq delivered; 0: none yet
 	held  []hub.Message // past last+1, sorted by seq, owning their data
 	since time.Time     // when the oldest held message came
@@ -52,6 +53,9 @@ func (r *reorder) add(m hub.Message, now time.Time) {
 		r.keys[m.Key] = st
 	}
 	st.seen = now
+	if m.Epoch != st.epoch { // the history was lost: seqs start over
+		st.epoch, st.last, st.held = m.Epoch, 0, nil
+	}
 	switch {
 	case st.last == 0 || m.Seq == st.last+1:
 		r.send(st, m)

@@ -61,6 +61,21 @@ func TestReorder(t *testing.T) {
 	}
 }
 
+// TestReorderStartsOverWithANewEpoch: after Redis lost a key its seqs
+// start at 1 again, under a new epoch; they are not stale.
+func TestReorderStartsOverWithANewEpoch(t *testing.T) {
+	var got []string
+	r := newReorder(time.Hour, 10, nil, func(m hub.Message) { got = append(got, fmt.Sprintf("%s:%d", m.Epoch, m.Seq)) })
+	k := hub.Key{App: "a", ID: "1"}
+	now := time.Unix(1000, 0)
+	for _, m := range []hub.Entry{{Seq: 7, Epoch: "e1"}, {Seq: 8, Epoch: "e1"}, {Seq: 1, Epoch: "e2"}, {Seq: 2, Epoch: "e2"}} {
+		r.add(hub.Message{Key: k, Entry: m}, now)
+	}
+	if fmt.Sprint(got) != "[e1:7 e1:8 e2:1 e2:2]" {
+		t.Fatalf("delivered %v", got)
+	}
+}
+
 func TestReorderBoundsWhatItHolds(t *testing.T) {
 	var got []uint64
 	r := newReorder(time.Hour, 3, func(context.Context, hub.Key, uint64) (hub.Stream, error) { return hub.Stream{}, nil }, func(m hub.Message) { got = append(got, m.Seq) })

@@ -34,6 +34,7 @@ func parseStream(reply []any) (hub.Stream, error) {
 		if err != nil {
 			return hub.Stream{}, err
 		}
+		e.Epoch = epoch
 		st.Entries[i] = e
 	}
 	return st, nil

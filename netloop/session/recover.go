@@ -16,6 +16,7 @@ const (
 // recover sends, for a new subscription, what follows the ack: the last
 // value without since, else the replay or a gap and the last value.
 func (s *session) recover(sub *subscription, since map[string]since, st hub.Stream) {
+	sub.epoch = st.Epoch
 	at, ok := since[sub.key.ID]
 	if !ok {
 		s.sendEntries(sub, st.Entries)

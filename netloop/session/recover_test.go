@@ -329,3 +329,26 @@ func TestRateLimitRefills(t *testing.T) {
 		time.Sleep(200 * time.Millisecond) // 4 tokens' worth: the bucket refills
 	}
 }
+
+// TestLivePushOfANewEpoch: when the history behind a watched key is lost
+// (a Redis restart), its live pushes start over at seq 1 under a new epoch;
+// the client gets a gap of reason epoch, then those pushes, not silence.
+func TestLivePushOfANewEpoch(t *testing.T) {
+	srv := startServer(t, Config{}, hub.MemoryStoreConfig{}, "127.0.0.1:0")
+	ws := dialWS(t, srv.Addr, "/ws")
+	send(t, ws, `{"op":"sub","app":"demo","ids":["001"]}`)
+	readAnswer(t, ws)
+	for i := 1; i <= 3; i++ {
+		srv.publish(t, "demo", "001", fmt.Sprint(i))
+		expectData(t, ws, "001", uint64(i))
+	}
+	k := hub.Key{App: "demo", ID: "001"}
+	for seq := uint64(1); seq <= 2; seq++ { // as a bus consumer delivers after the loss
+		srv.Hub.Deliver(k, hub.Entry{Seq: seq, Kind: hub.Text, Data: []byte(`"new"`), Epoch: "reborn.1"})
+	}
+	if a := readAnswer(t, ws); a.Op != "gap" || a.Reason != "epoch" || a.Since != 3 || a.Seq != 0 || a.Epoch != "reborn.1" {
+		t.Fatalf("got %+v, want gap epoch since 3 at seq 0 of reborn.1", a)
+	}
+	expectData(t, ws, "001", 1)
+	expectData(t, ws, "001", 2)
+}

@@ -4,6 +4,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/gobwas/ws"
+
 	"edgepush/frame"
 	"edgepush/hub"
 	"edgepush/netloop"
@@ -20,6 +22,11 @@ type subscription struct {
 	// sent is the highest seq queued to the connection; a push at or
 	// below it was already sent (by a replay) and is skipped.
 	sent atomic.Uint64
+	// epoch is the epoch of sent. A live push of another epoch (the
+	// history behind the key was lost: seqs start over) is preceded by a
+	// gap, and sent starts over. Written by the session before release,
+	// then only by Send, whose calls for one key do not overlap.
+	epoch string
 	// recovery holds live pushes while the history is read; nil after.
 	recovery atomic.Pointer[recovery]
 }
@@ -48,9 +55,12 @@ func newSubscription(k hub.Key, c netloop.Conn, maxHeld int, wakes bool) *subscr
 // Send implements hub.Subscriber. Pushes are held while the subscription
 // recovers, skipped if already sent, and else queued to the connection,
 // whose writer the hub wakes at the end of the fan-out.
-func (s *subscription) Send(seq uint64, f *frame.Frame) bool {
+func (s *subscription) Send(seq uint64, epoch string, f *frame.Frame) bool {
 	if r := s.recovery.Load(); r != nil && r.hold(seq, f) {
 		return true
+	}
+	if epoch != s.epoch && epoch != "" {
+		s.restart(seq, epoch)
 	}
 	if seq <= s.sent.Load() {
 		return true
@@ -60,6 +70,20 @@ func (s *subscription) Send(seq uint64, f *frame.Frame) bool {
 		return s.conn.Queue(f)
 	}
 	return s.conn.Send(f)
+}
+
+// restart tells the client that the key's history was lost, with a gap of
+// reason epoch, and lets the new epoch's seqs through. It runs when a live
+// push of a new epoch arrives: rarely, so its frame may be built here.
+func (s *subscription) restart(seq uint64, epoch string) {
+	since := s.sent.Load()
+	s.epoch = epoch
+	s.sent.Store(0)
+	f := s.conn.Frames().Build(ws.OpText, func(dst []byte) []byte {
+		return appendGap(dst, s.key, gapEpoch, since, hub.Position{Seq: seq - 1, Epoch: epoch})
+	})
+	s.conn.Queue(f)
+	f.Release()
 }
 
 // hold keeps f until release; it reports false once released.
