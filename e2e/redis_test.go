@@ -229,20 +229,11 @@ func TestSubscriptionIndexAcrossNodes(t *testing.T) {
 	}
 	for i, s := range nodes { // node i gets i+1 clients of 001, node 0 one of 002
 		for c := 0; c <= i; c++ {
-			ws, _, err := websocket.DefaultDialer.Dial(s.WSURL("/ws"), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ws.Close()
-			ids := `["001"]`
+			ids := []string{"001"}
 			if i == 0 {
-				ids = `["001","002"]`
+				ids = append(ids, "002")
 			}
-			ws.WriteMessage(websocket.TextMessage, []byte(`{"op":"sub","app":"`+app+`","ids":`+ids+`}`))
-			ws.SetReadDeadline(time.Now().Add(10 * time.Second))
-			if _, msg, err := ws.ReadMessage(); err != nil || !strings.Contains(string(msg), `"op":"ack"`) {
-				t.Fatalf("sub on node %d: %s, %v", i, msg, err)
-			}
+			subscribeOn(t, s, app, ids...)
 		}
 	}
 	waitFor := func(what string, s *Server, want string, limit time.Duration) {
@@ -340,16 +331,7 @@ func TestClusterLivePushAcrossNodes(t *testing.T) {
 	for i := 1; i <= 3; i++ {
 		s := StartServer(t, "-redis", redisURL, "-amqp", amqpURL, "-node-id", fmt.Sprintf("c%d", i))
 		nodes = append(nodes, s)
-		ws, _, err := websocket.DefaultDialer.Dial(s.WSURL("/ws"), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ws.Close()
-		ws.WriteMessage(websocket.TextMessage, []byte(`{"op":"sub","app":"`+app+`","ids":["001"]}`))
-		ws.SetReadDeadline(time.Now().Add(10 * time.Second))
-		if _, msg, err := ws.ReadMessage(); err != nil || !strings.Contains(string(msg), `"op":"ack"`) {
-			t.Fatalf("sub on node %d: %s, %v", i, msg, err)
-		}
+		ws := subscribeOn(t, s, app, "001")
 		clients = append(clients, ws)
 	}
 	for _, s := range nodes {
@@ -436,16 +418,7 @@ func TestClusterSurvivesABrokerRestart(t *testing.T) {
 	for _, s := range []*Server{a, b} {
 		waitReady(t, s)
 	}
-	ws, _, err := websocket.DefaultDialer.Dial(b.WSURL("/ws"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ws.Close()
-	ws.WriteMessage(websocket.TextMessage, []byte(`{"op":"sub","app":"`+app+`","ids":["001"]}`))
-	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, msg, err := ws.ReadMessage(); err != nil || !strings.Contains(string(msg), `"op":"ack"`) {
-		t.Fatalf("sub: %s, %v", msg, err)
-	}
+	ws := subscribeOn(t, b, app, "001")
 	publishTo(t, a, app, "001", `1`)
 	readPush(t, ws, "001", 1)
 
@@ -505,16 +478,7 @@ func TestClusterSurvivesARedisRestart(t *testing.T) {
 	b := StartServer(t, "-redis", redisURL, "-amqp", amqpURL, "-node-id", "sb")
 	waitReady(t, a)
 	waitReady(t, b)
-	ws, _, err := websocket.DefaultDialer.Dial(b.WSURL("/ws"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ws.Close()
-	ws.WriteMessage(websocket.TextMessage, []byte(`{"op":"sub","app":"`+app+`","ids":["001"]}`))
-	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, msg, err := ws.ReadMessage(); err != nil || !strings.Contains(string(msg), `"op":"ack"`) {
-		t.Fatalf("sub: %s, %v", msg, err)
-	}
+	ws := subscribeOn(t, b, app, "001")
 	for seq := uint64(1); seq <= 3; seq++ {
 		publishTo(t, a, app, "001", fmt.Sprint(seq))
 		readPush(t, ws, "001", seq)
@@ -538,4 +502,22 @@ func TestClusterSurvivesARedisRestart(t *testing.T) {
 		t.Fatalf("after the restart: %s, %v; want a gap of reason epoch naming %s", msg, err, epoch)
 	}
 	readPush(t, ws, "001", 1)
+}
+
+// subscribeOn opens a WebSocket to s, subscribes it to ids of app and
+// waits for the ack; the connection closes when the test ends.
+func subscribeOn(t *testing.T, s *Server, app string, ids ...string) *websocket.Conn {
+	t.Helper()
+	ws, _, err := websocket.DefaultDialer.Dial(s.WSURL("/ws"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.Close() })
+	list, _ := json.Marshal(ids)
+	ws.WriteMessage(websocket.TextMessage, []byte(`{"op":"sub","app":"`+app+`","ids":`+string(list)+`}`))
+	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, msg, err := ws.ReadMessage(); err != nil || !strings.Contains(string(msg), `"op":"ack"`) {
+		t.Fatalf("sub on %s: %s, %v", s.Addr, msg, err)
+	}
+	return ws
 }
