@@ -164,15 +164,13 @@ func newNode(cfg Config, logger *slog.Logger) (*node, error) {
 	// The hub wakes the transport's writers once per fan-out; the server
 	// needs the session handler, which needs the hub: wake late-binds.
 	var srv *netloop.Server
-	changed := func(hub.Key) {}
-	n.hub = hub.New(hub.Config{Frames: frames, Wake: func() { srv.Wake() }, Changed: func(k hub.Key) { changed(k) }})
+	n.hub = hub.New(hub.Config{Frames: frames, Wake: func() { srv.Wake() }, Changed: n.changed})
 	if err := n.openStore(cfg, logger); err != nil {
 		return nil, err
 	}
 	if err := n.openBus(cfg, logger); err != nil {
 		return nil, err
 	}
-	changed = n.changed
 	n.pipeline = hub.NewPipeline(hub.PipelineConfig{}, n.store, n.bus, n.hub)
 	n.sessions = session.New(session.Config{
 		MaxIDs:       cfg.MaxIDs,

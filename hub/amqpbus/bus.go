@@ -90,11 +90,9 @@ func CheckURLs(urls []string) error {
 		return fmt.Errorf("%w: no URL", ErrURL)
 	}
 	for _, raw := range urls {
-		u, err := amqp.ParseURI(raw)
-		if err != nil {
+		if _, err := amqp.ParseURI(raw); err != nil {
 			return fmt.Errorf("%w: %q: %v", ErrURL, redact(raw), err)
 		}
-		_ = u
 	}
 	return nil
 }

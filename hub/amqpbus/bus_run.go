@@ -96,13 +96,10 @@ func (b *Bus) connect(attempt int) (<-chan amqp.Delivery, chan *amqp.Error, erro
 	return deliveries, lost, nil
 }
 
-// markAll marks every key that was bound or watched dirty, to bind again.
+// markAll marks every key watched here dirty, to bind again.
 func (b *Bus) markAll() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for k := range b.unbindAt {
-		b.dirty[k] = struct{}{}
-	}
 	for k := range b.known {
 		b.dirty[k] = struct{}{}
 	}

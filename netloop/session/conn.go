@@ -43,7 +43,7 @@ func (s *session) Message(op ws.OpCode, data []byte) {
 		s.subscribe(m)
 	default:
 		s.unsubscribe(m)
-		s.answer(appendAck(nil, m.Ref))
+		s.answer(func(dst []byte) []byte { return appendAck(dst, m.Ref) })
 	}
 }
 
@@ -74,15 +74,16 @@ func (s *session) Closed() {
 	s.subs = nil
 }
 
-func (s *session) answer(payload []byte) {
-	f := s.conn.Frames().Build(ws.OpText, func(dst []byte) []byte { return append(dst, payload...) })
+// answer sends the text frame whose payload appendTo writes.
+func (s *session) answer(appendTo func(dst []byte) []byte) {
+	f := s.conn.Frames().Build(ws.OpText, appendTo)
 	s.conn.Send(f)
 	f.Release()
 }
 
 func (s *session) answerError(ref string, perr *protocolError) {
 	s.handler.metrics.protocolError(perr.code)
-	s.answer(appendError(nil, ref, perr))
+	s.answer(func(dst []byte) []byte { return appendError(dst, ref, perr) })
 }
 
 func compareKeys(a, b hub.Key) int {
@@ -137,7 +138,7 @@ func (s *session) subscribe(m clientMessage) {
 		return
 	}
 	h.metrics.add(counterSubscribes, count)
-	s.answer(appendSubAck(nil, m.Ref, m.IDs, streams))
+	s.answer(func(dst []byte) []byte { return appendSubAck(dst, m.Ref, m.IDs, streams) })
 	for i, sub := range fresh {
 		if sub == nil {
 			continue

@@ -32,16 +32,16 @@ var counterNames = [counterCount]string{
 	counterHeldOverflows: "edgepush_recovery_overflows_total",
 }
 
-var errorCodes = []string{codeBadJSON, codeBadRequest, codeUnknownOp, codeBadKey, codeBadSince,
+var errorCodes = [...]string{codeBadJSON, codeBadRequest, codeUnknownOp, codeBadKey, codeBadSince,
 	codeTooManyIDs, codeTooManySubscriptions, codeRateLimited, codeUnavailable}
 
-var gapReasons = []string{gapEpoch, gapEvicted, gapAhead}
+var gapReasons = [...]string{gapEpoch, gapEvicted, gapAhead}
 
 // metrics are the protocol's counters; every field is updated atomically.
 type metrics struct {
 	counters [counterCount]atomic.Uint64
-	errors   [9]atomic.Uint64 // by errorCodes
-	gaps     [3]atomic.Uint64 // by gapReasons
+	errors   [len(errorCodes)]atomic.Uint64
+	gaps     [len(gapReasons)]atomic.Uint64
 }
 
 func (m *metrics) add(c counter, n int) { m.counters[c].Add(uint64(n)) }

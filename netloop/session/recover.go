@@ -30,7 +30,7 @@ func (s *session) recover(sub *subscription, since map[string]since, st hub.Stre
 		return
 	}
 	s.handler.metrics.gap(reason)
-	s.answer(appendGap(nil, sub.key, reason, at.seq, st.Position))
+	s.answer(func(dst []byte) []byte { return appendGap(dst, sub.key, reason, at.seq, st.Position) })
 	last := st.Entries
 	if st.Recovered {
 		last = s.last(sub.key, st)
