@@ -105,6 +105,9 @@ type Snapshot struct {
 	CaughtUp   int64     `json:"caught_up,omitempty"`
 	CatchUp    Histogram `json:"catch_up,omitzero"`
 	CatchUpOwn Histogram `json:"catch_up_own,omitzero"`
+	// Fanouts is, for each push (by its send time), when its last copy
+	// arrived: what a fan-out's rate is read from.
+	Fanouts Fanouts `json:"fanouts,omitempty"`
 }
 
 // Open connects cfg.Conns connections, upgrades and subscribes each, and
@@ -234,6 +237,7 @@ func (c *Client) Reset() {
 	for _, l := range c.loops {
 		l.mu.Lock()
 		l.latency = Histogram{}
+		l.lasts = nil
 		l.mu.Unlock()
 	}
 	c.received.Store(0)
@@ -248,6 +252,7 @@ func (c *Client) Snapshot() Snapshot {
 		s.Connect.Merge(&l.connect)
 		s.CatchUp.Merge(&l.catchUp)
 		s.CatchUpOwn.Merge(&l.catchUpOwn)
+		s.Fanouts.Merge(l.lasts)
 		for k, v := range l.errors {
 			s.Errors[k] += v
 		}

@@ -56,6 +56,7 @@ type loop struct {
 	catchUp    Histogram // with Resume: ClientConfig.Start to caught up
 	catchUpOwn Histogram // with Resume: connect to caught up
 	errors     map[string]uint64
+	lasts      Fanouts // each push's last arrival here
 }
 
 func newLoop(c *Client, target netip.AddrPort, sources []netip.Addr) (*loop, error) {
@@ -443,6 +444,7 @@ func (l *loop) push(c *bconn, p []byte) {
 	l.mu.Lock()
 	if ok {
 		l.latency.Record(now.Sub(sent))
+		l.lasts.record(sent, now)
 	}
 	l.mu.Unlock()
 	l.client.received.Add(1)

@@ -37,7 +37,7 @@ const noValue = "—"
 // textHeader names the columns of WriteText.
 var textHeader = []string{
 	"conns", "avg ms", "p50 ms", "p99 ms", "max ms", "errors %",
-	"connect/s", "RSS/conn (KiB)", "servers", "procs",
+	"connect/s", "RSS/conn (KiB)", "fan-out frames/s", "servers", "procs",
 }
 
 // WriteText writes t as an aligned table for the terminal: a header line
@@ -80,6 +80,7 @@ func textCells(r Row) []string {
 		formatPercent(r.ErrorRate),
 		strconv.FormatFloat(r.ConnectRate, 'f', 0, 64),
 		strconv.FormatFloat(r.RSSPerConn/1024, 'f', 1, 64),
+		strconv.FormatFloat(r.FanoutRate, 'f', 0, 64),
 		strconv.Itoa(r.Servers),
 		strconv.Itoa(r.Procs),
 	}

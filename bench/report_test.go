@@ -28,6 +28,7 @@ func sampleTable() Table {
 				MaxMS:       12.5,
 				ConnectRate: 2500.4,
 				RSSPerConn:  10240,
+				FanoutRate:  250000.4,
 				Servers:     1,
 				Procs:       1,
 			},
@@ -58,6 +59,7 @@ func sampleTable() Table {
 				Errors:      map[string]uint64{ErrMissingSeq: 40},
 				ConnectRate: 12345.6,
 				RSSPerConn:  9000,
+				FanoutRate:  1234567,
 				Servers:     2,
 				Procs:       2,
 			},
@@ -69,11 +71,11 @@ func TestReportTextIsAligned(t *testing.T) {
 	want := `machine: 2 cores, 24 GiB, Linux 6.1
 command: edgebench table -conns 500,1500,200000
 
- conns  avg ms  p50 ms  p99 ms   max ms  errors %  connect/s  RSS/conn (KiB)  servers  procs
-   500    1.23    1.10    4.56    12.50      0.00       2500            10.0        1      1
-  1500    2.50    2.00    9.75    31.25      0.05       3000            11.0        1      2
+ conns  avg ms  p50 ms  p99 ms   max ms  errors %  connect/s  RSS/conn (KiB)  fan-out frames/s  servers  procs
+   500    1.23    1.10    4.56    12.50      0.00       2500            10.0            250000        1      1
+  1500    2.50    2.00    9.75    31.25      0.05       3000            11.0                 0        1      2
   errors: connect=3 missing_seq=12
-200000  150.25  120.00  900.50  1500.00     <0.01      12346             8.8        2      2
+200000  150.25  120.00  900.50  1500.00     <0.01      12346             8.8           1234567        2      2
   errors: missing_seq=40
 `
 	var b bytes.Buffer
@@ -89,7 +91,7 @@ func TestReportTextEmptyTable(t *testing.T) {
 	want := `machine: m
 command: c
 
-conns  avg ms  p50 ms  p99 ms  max ms  errors %  connect/s  RSS/conn (KiB)  servers  procs
+conns  avg ms  p50 ms  p99 ms  max ms  errors %  connect/s  RSS/conn (KiB)  fan-out frames/s  servers  procs
 `
 	var b bytes.Buffer
 	if err := WriteText(&b, Table{Machine: "m", Command: "c"}); err != nil {

@@ -35,13 +35,36 @@ type serverProc struct {
 // /healthz answers. args are added to each command line; the servers'
 // output goes to logs.
 func SpawnServers(ctx context.Context, bin string, k, base int, args []string, logs io.Writer) (*Servers, error) {
-	s := &Servers{}
-	for i := 0; i < k; i++ {
-		addr, err := serverAddr(base, i)
-		if err != nil {
-			s.Stop()
+	addrs := make([]ServerAddr, k)
+	for i := range addrs {
+		var err error
+		if addrs[i], err = serverAddr(base, i); err != nil {
 			return nil, err
 		}
+	}
+	return spawn(ctx, bin, addrs, args, logs)
+}
+
+// SpawnShared starts k server processes of bin that share one WebSocket
+// port of 127.0.0.1 (-reuseport), each with its API on a port of its own:
+// the kernel spreads the connections to that port over them. base is as
+// in SpawnServers, for the WebSocket port and base+1000... for the APIs.
+func SpawnShared(ctx context.Context, bin string, k, base int, args []string, logs io.Writer) (*Servers, error) {
+	addrs := make([]ServerAddr, k)
+	for i := range addrs {
+		var err error
+		if addrs[i], err = serverAddr(base, i); err != nil {
+			return nil, err
+		}
+		addrs[i].WS = addrs[0].WS
+	}
+	return spawn(ctx, bin, addrs, append([]string{"-reuseport"}, args...), logs)
+}
+
+// spawn starts one server process of bin at each of addrs.
+func spawn(ctx context.Context, bin string, addrs []ServerAddr, args []string, logs io.Writer) (*Servers, error) {
+	s := &Servers{}
+	for _, addr := range addrs {
 		cmd := exec.Command(bin, append([]string{"-listen", addr.WS, "-api", addr.API, "-log-level", "warn"}, args...)...)
 		cmd.Stdout, cmd.Stderr = logs, logs
 		if err := cmd.Start(); err != nil {

@@ -15,8 +15,13 @@ type Row struct {
 	ConnectRate float64           `json:"connect_per_sec"`    // connections subscribed per second
 	RSSPerConn  float64           `json:"rss_per_conn_bytes"` // servers' resident memory growth per connection
 	FloorMS     float64           `json:"floor_ms,omitempty"` // a raw write(2) fan-out at the floor rate to all Conns; 0: not measured
-	Servers     int               `json:"servers"`            // edgepush processes
-	Procs       int               `json:"procs"`              // client processes
+	// FanoutRate is frames received per second of fan-out: Received over
+	// the sum, across pushes, of each push's send to its last arrival. With
+	// several independent servers pushing at once it is per server.
+	FanoutRate float64 `json:"fanout_frames_per_sec"`
+	Cluster    bool    `json:"cluster,omitempty"` // the servers were nodes of one cluster
+	Servers    int     `json:"servers"`           // edgepush processes
+	Procs      int     `json:"procs"`             // client processes
 }
 
 // Table is the result of `edgebench table`.

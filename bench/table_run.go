@@ -39,6 +39,11 @@ type TableConfig struct {
 	// FloorRate, if not 0, is the machine's raw write(2) fan-out rate in
 	// frames a second (see Floor); each row then carries FloorMS.
 	FloorRate float64
+	// Cluster says the servers are nodes of one cluster (one Redis, one
+	// RabbitMQ): each round is one publish, entering the servers in turn,
+	// that every connection on every node receives. Otherwise each round
+	// publishes to every server, for its own connections.
+	Cluster bool
 }
 
 // ProgressState is what a long run reports while it goes.
@@ -80,7 +85,7 @@ func runRow(ctx context.Context, cfg TableConfig, n int) (Row, error) {
 	if procs <= 0 {
 		procs = (n + connsPerProc - 1) / connsPerProc
 	}
-	row := Row{Conns: n, Servers: len(cfg.Servers), Procs: procs, Errors: map[string]uint64{}}
+	row := Row{Conns: n, Servers: len(cfg.Servers), Procs: procs, Cluster: cfg.Cluster, Errors: map[string]uint64{}}
 	if cfg.FloorRate > 0 {
 		row.FloorMS = float64(n) / cfg.FloorRate * 1000
 	}
@@ -149,6 +154,9 @@ func fillRow(row *Row, s Snapshot, publishFailures int) {
 	row.P50MS = ms(s.Latency.Quantile(0.5))
 	row.P99MS = ms(s.Latency.Quantile(0.99))
 	row.MaxMS = ms(s.Latency.Max())
+	if spent := s.Fanouts.Spent(); spent > 0 {
+		row.FanoutRate = float64(s.Received) / spent.Seconds()
+	}
 	for k, v := range s.Errors {
 		row.Errors[k] += v
 	}
@@ -179,8 +187,8 @@ func serversRSS(ctx context.Context, servers []ServerAddr) float64 {
 	return sum
 }
 
-// publishRounds publishes cfg.Pushes times to key "k" of every server and
-// returns how many publishes failed.
+// publishRounds publishes cfg.Pushes times to key "k" of every server (of
+// one server in turn with Cluster) and returns how many publishes failed.
 func publishRounds(ctx context.Context, cfg TableConfig) int {
 	failed := 0
 	publishers := make([]Publisher, len(cfg.Servers))
@@ -189,6 +197,9 @@ func publishRounds(ctx context.Context, cfg TableConfig) int {
 	}
 	for round := 0; round < cfg.Pushes; round++ {
 		for i := range publishers {
+			if cfg.Cluster && i != round%len(publishers) {
+				continue
+			}
 			if _, err := publishers[i].Publish(ctx, "bench", "k"); err != nil {
 				failed++
 			}

@@ -143,6 +143,7 @@ func (s *Snapshot) merge(o Snapshot) {
 	s.Connect.Merge(&o.Connect)
 	s.CatchUp.Merge(&o.CatchUp)
 	s.CatchUpOwn.Merge(&o.CatchUpOwn)
+	s.Fanouts.Merge(o.Fanouts)
 	if s.Errors == nil {
 		s.Errors = map[string]uint64{}
 	}

@@ -107,3 +107,46 @@ func TestEdgebenchChurn(t *testing.T) {
 		t.Fatalf("after churn: %+v", r)
 	}
 }
+
+// TestEdgebenchTableThroughACluster: `edgebench table -cluster -reuseport`
+// spawns two nodes on one port, on the package's Redis and RabbitMQ; each
+// round's one publish, entering the nodes in turn, reaches every
+// connection on both.
+func TestEdgebenchTableThroughACluster(t *testing.T) {
+	redisURL, amqpURL := sharedRedis(t), sharedRabbitMQ(t)
+	prefix := filepath.Join(t.TempDir(), "cluster")
+	runEdgebench(t, buildEdgebench(t), "table", "-spawn", "2", "-cluster", "-reuseport", "-redis", redisURL, "-amqp", amqpURL,
+		"-server-bin", binaryPath, "-base-port", "0", "-rows", "200", "-pushes", "4", "-interval", "50ms", "-out", prefix)
+	checkTable(t, prefix+".json", []int{200}, 4)
+	data, err := os.ReadFile(prefix + ".json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table bench.Table
+	if err := json.Unmarshal(data, &table); err != nil {
+		t.Fatal(err)
+	}
+	if r := table.Rows[0]; !r.Cluster || r.Servers != 2 || r.FanoutRate <= 0 {
+		t.Errorf("row: cluster %v, servers %d, fan-out %v frames/s; want a cluster of 2 and a rate", r.Cluster, r.Servers, r.FanoutRate)
+	}
+}
+
+// TestEdgebenchCluster runs `edgebench cluster` briefly on two spawned
+// nodes: every publish answered 200 reaches every subscriber on both, and
+// every paced publish reaches the other node.
+func TestEdgebenchCluster(t *testing.T) {
+	redisURL, amqpURL := sharedRedis(t), sharedRabbitMQ(t)
+	out := runEdgebench(t, buildEdgebench(t), "cluster", "-nodes", "2", "-redis", redisURL, "-amqp", amqpURL,
+		"-server-bin", binaryPath, "-keys", "20", "-duration", "1s", "-rate", "100", "-latency-duration", "1s",
+		"-latency-keys", "10", "-json")
+	var r bench.ClusterResult
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("cluster output %q: %v", out, err)
+	}
+	if r.Nodes != 2 || r.Published == 0 || r.Expected != 2*r.Published || r.Delivered != r.Expected || len(r.Errors) != 0 {
+		t.Errorf("throughput: %d nodes, %d published, %d of %d delivered, errors %v", r.Nodes, r.Published, r.Delivered, r.Expected, r.Errors)
+	}
+	if r.LatencyPublished != 100 || r.LatencyReceived != int64(r.LatencyPublished) || len(r.LatencyErrors) != 0 || r.P99MS <= 0 {
+		t.Errorf("latency: %d published, %d received, p99 %v ms, errors %v", r.LatencyPublished, r.LatencyReceived, r.P99MS, r.LatencyErrors)
+	}
+}

@@ -35,3 +35,13 @@ type Bus interface {
 	// Close stops the bus.
 	Close() error
 }
+
+// Sender is what a Bus whose Publish ends waiting for the broker also
+// does: Send hands m to the bus, in order with the other sends of this
+// node, and returns the wait for the broker's answer apart. The pipeline
+// holds a key's lock across the append and Send only, not across the
+// wait, so that the publishes of one hot key overlap their waits and still
+// reach every node in seq order. Publish is Send, then the wait.
+type Sender interface {
+	Send(ctx context.Context, m Message) (wait func(context.Context) error, err error)
+}

@@ -71,26 +71,42 @@ func Validate(k Key, kind Kind, data []byte) error {
 
 // Publish validates data, appends it to k's history with the key's next
 // seq and hands it to the bus. The key's lock is held from the append to
-// the end of the bus's publish, so publishes to one key reach every local
+// the end of the bus's publish (with a Sender bus, to the end of its Send:
+// the wait for the broker is outside), so publishes to one key reach every
 // subscriber in seq order; nothing of the hub is locked meanwhile except
 // the fan-out's own shard read lock.
 func (p *Pipeline) Publish(ctx context.Context, k Key, kind Kind, data []byte) (Result, error) {
 	if err := Validate(k, kind, data); err != nil {
 		return Result{}, err
 	}
+	r, wait, err := p.appendAndSend(ctx, k, kind, data)
+	if err == nil && wait != nil {
+		err = wait(ctx)
+	}
+	if err != nil && r.Seq != 0 {
+		err = fmt.Errorf("%w: publish %s/%s seq %d: %w", ErrBus, k.App, k.ID, r.Seq, err)
+	}
+	return r, err
+}
+
+// appendAndSend is the part of Publish under k's lock. With a Sender bus
+// it returns the wait for the broker, which the caller runs unlocked.
+func (p *Pipeline) appendAndSend(ctx context.Context, k Key, kind Kind, data []byte) (Result, func(context.Context) error, error) {
 	ts := p.now().UnixMilli()
 	kl := p.keys.lock(k)
 	defer p.keys.unlock(k, kl)
 	pos, err := p.store.Append(ctx, k, kind, ts, data)
 	if err != nil {
-		return Result{}, fmt.Errorf("%w: append to %s/%s: %w", ErrStore, k.App, k.ID, err)
+		return Result{}, nil, fmt.Errorf("%w: append to %s/%s: %w", ErrStore, k.App, k.ID, err)
 	}
+	r := Result{Seq: pos.Seq, Epoch: pos.Epoch}
 	m := Message{Key: k, Entry: Entry{Seq: pos.Seq, TS: ts, Kind: kind, Data: data, Epoch: pos.Epoch}}
-	n, err := p.bus.Publish(ctx, m)
-	if err != nil {
-		return Result{Seq: pos.Seq, Epoch: pos.Epoch}, fmt.Errorf("%w: publish %s/%s seq %d: %w", ErrBus, k.App, k.ID, pos.Seq, err)
+	if s, ok := p.bus.(Sender); ok {
+		wait, err := s.Send(ctx, m)
+		return r, wait, err
 	}
-	return Result{Seq: pos.Seq, Epoch: pos.Epoch, Delivered: n}, nil
+	r.Delivered, err = p.bus.Publish(ctx, m)
+	return r, nil, err
 }
 
 // SendText publishes data, a JSON value, to app/id as a text push and then

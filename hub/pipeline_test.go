@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -176,5 +178,72 @@ func TestChangedIsCalledOutsideTheLock(t *testing.T) {
 	want := "[1=1 1=2 2=1 1=1 1=0 2=0]"
 	if got := fmt.Sprint(calls); got != want {
 		t.Fatalf("Changed calls %s, want %s", got, want)
+	}
+}
+
+// sendingBus is a LocalBus that is also a Sender whose waits block until
+// released, like a broker slow to confirm; it records the order of sends.
+type sendingBus struct {
+	*LocalBus
+	mu      sync.Mutex
+	sent    []uint64
+	release chan struct{}
+	fail    error // what every wait returns
+}
+
+func (b *sendingBus) Send(ctx context.Context, m Message) (func(context.Context) error, error) {
+	b.mu.Lock()
+	b.sent = append(b.sent, m.Seq)
+	b.mu.Unlock()
+	return func(ctx context.Context) error {
+		select {
+		case <-b.release:
+			return b.fail
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}, nil
+}
+
+func (b *sendingBus) sends() []uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.sent)
+}
+
+// TestSenderWaitIsOutsideTheKeyLock: with a Sender bus, publishes of one
+// key overlap their waits for the broker (the key's lock covers only the
+// append and the send), their sends stay in seq order, and a failed wait
+// is an ErrBus with the seq the store gave.
+func TestSenderWaitIsOutsideTheKeyLock(t *testing.T) {
+	h := New(Config{})
+	bus := &sendingBus{LocalBus: NewLocalBus(), release: make(chan struct{})}
+	p := NewPipeline(PipelineConfig{}, NewMemoryStore(MemoryStoreConfig{}), bus, h)
+	k := Key{App: "a", ID: "hot"}
+	const n = 8
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			_, err := p.Publish(context.Background(), k, Text, []byte(`1`))
+			errs <- err
+		}()
+	}
+	done := make(chan struct{})
+	go func() {
+		for len(bus.sends()) < n {
+			time.Sleep(time.Millisecond)
+		}
+		close(done)
+	}()
+	hangGuard(t, "8 sends of one key while every wait was blocked", done)
+	if got := bus.sends(); !slices.Equal(got, []uint64{1, 2, 3, 4, 5, 6, 7, 8}) {
+		t.Fatalf("sends in order %v, want seqs 1..8", got)
+	}
+	bus.fail = errors.New("nacked")
+	close(bus.release)
+	for range n {
+		if err := <-errs; !errors.Is(err, ErrBus) || !strings.Contains(err.Error(), "seq ") {
+			t.Fatalf("a failed wait gave %v, want an ErrBus naming the seq", err)
+		}
 	}
 }

@@ -49,6 +49,7 @@ var scenarios = map[string]func(ctx context.Context, args []string, out io.Write
 	"churn":        churn,
 	"resub":        resub,
 	"history":      history,
+	"cluster":      cluster,
 }
 
 func run(args []string, stdout, stderr io.Writer) int {

@@ -39,14 +39,30 @@ func table(ctx context.Context, args []string, out io.Writer) error {
 	outPrefix := fs.String("out", "", "also write PREFIX.json, .csv, .svg and .md")
 	asJSON := fs.Bool("json", false, "print JSON instead of the table")
 	withFloor := fs.Bool("floor", false, "first measure the machine's raw write(2) fan-out rate and show each row's p99 against it")
+	asCluster := fs.Bool("cluster", false, "with -spawn: the servers are nodes of one cluster (-redis, -amqp); each round is one publish, entering the nodes in turn, that every connection receives")
+	shared := fs.Bool("reuseport", false, "with -spawn: the servers share one WebSocket port (-reuseport), the kernel spreading the connections over them")
+	var cf clusterFlags
+	cf.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if (*asCluster || *shared) && *spawn == 0 {
+		return errors.New("-cluster and -reuseport need -spawn")
+	}
+	sc := spawnConfig{*spawn, *perServer, *serverBin, *basePort, strings.Fields(*serverArgs), *shared}
+	if *asCluster {
+		clusterArgs, stop, err := cf.start()
+		defer stop()
+		if err != nil {
+			return err
+		}
+		sc.args = append(sc.args, clusterArgs...)
 	}
 	counts, err := parseCounts(*rows)
 	if err != nil {
 		return err
 	}
-	cfg := bench.TableConfig{Procs: *procs, Pushes: *pushes, Interval: *interval, Settle: *settle, Worker: workerCommand(ctx)}
+	cfg := bench.TableConfig{Procs: *procs, Pushes: *pushes, Interval: *interval, Settle: *settle, Worker: workerCommand(ctx), Cluster: *asCluster}
 	if *spawn == 0 {
 		if cfg.Servers, err = parseTargets(*targets); err != nil {
 			return err
@@ -62,7 +78,7 @@ func table(ctx context.Context, args []string, out io.Writer) error {
 	var t bench.Table
 	for _, n := range counts {
 		var row bench.Table
-		if row, err = runRow(ctx, cfg, n, spawnConfig{*spawn, *perServer, *serverBin, *basePort, strings.Fields(*serverArgs)}); err != nil {
+		if row, err = runRow(ctx, cfg, n, sc); err != nil {
 			break
 		}
 		t.Rows = append(t.Rows, row.Rows...)
@@ -83,6 +99,7 @@ type spawnConfig struct {
 	bin       string
 	base      int
 	args      []string
+	shared    bool // one WebSocket port for all (-reuseport)
 }
 
 // runRow measures one row; with spawned servers on servers started for it
@@ -99,7 +116,13 @@ func runRow(ctx context.Context, cfg bench.TableConfig, n int, spawn spawnConfig
 		return bench.RunTable(ctx, cfg)
 	}
 	k := max(spawn.min, (n+spawn.perServer-1)/max(spawn.perServer, 1))
-	servers, err := spawnServers(ctx, spawn.bin, k, spawn.base, spawn.args)
+	var servers *bench.Servers
+	var err error
+	if spawn.shared {
+		servers, err = spawnSharedServers(ctx, spawn.bin, k, spawn.base, spawn.args)
+	} else {
+		servers, err = spawnServers(ctx, spawn.bin, k, spawn.base, spawn.args)
+	}
 	if err != nil {
 		return bench.Table{}, err
 	}
@@ -154,16 +177,35 @@ func workerCommand(ctx context.Context) func() *exec.Cmd {
 }
 
 func spawnServers(ctx context.Context, bin string, k, base int, args []string) (*bench.Servers, error) {
+	bin, err := serverBinary(bin)
+	if err != nil {
+		return nil, err
+	}
+	return bench.SpawnServers(ctx, bin, k, base, args, os.Stderr)
+}
+
+// spawnSharedServers is spawnServers with one WebSocket port for all.
+func spawnSharedServers(ctx context.Context, bin string, k, base int, args []string) (*bench.Servers, error) {
+	bin, err := serverBinary(bin)
+	if err != nil {
+		return nil, err
+	}
+	return bench.SpawnShared(ctx, bin, k, base, args, os.Stderr)
+}
+
+// serverBinary returns the edgepush binary to spawn: bin, or the one
+// beside edgebench, or the one on PATH.
+func serverBinary(bin string) (string, error) {
 	if bin == "" {
 		self, _ := os.Executable()
 		bin = filepath.Join(filepath.Dir(self), "edgepush")
 		if _, err := os.Stat(bin); err != nil {
 			if bin, err = exec.LookPath("edgepush"); err != nil {
-				return nil, errors.New("-spawn: no edgepush beside edgebench or on PATH; give -server-bin")
+				return "", errors.New("-spawn: no edgepush beside edgebench or on PATH; give -server-bin")
 			}
 		}
 	}
-	return bench.SpawnServers(ctx, bin, k, base, args, os.Stderr)
+	return bin, nil
 }
 
 // machine describes this machine for the table's header.

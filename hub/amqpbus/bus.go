@@ -23,8 +23,12 @@
 // Order: one goroutine consumes the queue and puts each key's messages
 // back in seq order (reorder.go) before the consumer (Hub.Deliver).
 //
-// Lock order: Bus.mu alone; nothing is called with it held but the AMQP
-// calls of the binder.
+// Binding: the keys to bind go to the broker in batches of up to 1,024,
+// one round trip a batch (bus_run.go), so a burst of subscribes to new
+// keys costs a few round trips, not one each.
+//
+// Lock order: Bus.mu, then the hub's shard locks (count is
+// Hub.Subscribers); no call to the broker is made with Bus.mu held.
 package amqpbus
 
 import (
@@ -130,7 +134,10 @@ type Bus struct {
 	waiting  map[hub.Key][]chan struct{} // WaitBound callers, closed once the key is bound
 }
 
-var _ hub.Bus = (*Bus)(nil)
+var (
+	_ hub.Bus    = (*Bus)(nil)
+	_ hub.Sender = (*Bus)(nil)
+)
 
 // New returns a bus that connects to the first URL that answers, and keeps
 // reconnecting until Close. count gives this node's local subscribers of a
@@ -210,14 +217,24 @@ func (b *Bus) Connected() bool {
 // 0 subscribers reached (delivery on every node, this one included, comes
 // from the queues).
 func (b *Bus) Publish(ctx context.Context, m hub.Message) (int, error) {
+	wait, err := b.Send(ctx, m)
+	if err != nil {
+		return 0, err
+	}
+	return 0, wait(ctx)
+}
+
+// Send implements hub.Sender: it writes m to the broker, in order with
+// every other send of this node, and returns the wait for its confirm.
+func (b *Bus) Send(ctx context.Context, m hub.Message) (func(context.Context) error, error) {
 	if b.closed.Load() {
-		return 0, ErrClosed
+		return nil, ErrClosed
 	}
 	b.mu.Lock()
 	ch := b.pub
 	b.mu.Unlock()
 	if ch == nil {
-		return 0, ErrNotConnected
+		return nil, ErrNotConnected
 	}
 	dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, b.cfg.Exchange, RoutingKey(m.Key), false, false, amqp.Publishing{
 		Headers: amqp.Table{
@@ -226,16 +243,18 @@ func (b *Bus) Publish(ctx context.Context, m hub.Message) (int, error) {
 		Body: m.Data,
 	})
 	if err != nil {
-		return 0, fmt.Errorf("amqpbus: publish: %w", err)
+		return nil, fmt.Errorf("amqpbus: publish: %w", err)
 	}
-	ok, err := dc.WaitContext(ctx)
-	switch {
-	case err != nil:
-		return 0, fmt.Errorf("amqpbus: confirm: %w", err)
-	case !ok:
-		return 0, ErrNacked
-	}
-	return 0, nil
+	return func(ctx context.Context) error {
+		ok, err := dc.WaitContext(ctx)
+		switch {
+		case err != nil:
+			return fmt.Errorf("amqpbus: confirm: %w", err)
+		case !ok:
+			return ErrNacked
+		}
+		return nil
+	}, nil
 }
 
 // Close implements hub.Bus: it closes the connection (the node's queue and

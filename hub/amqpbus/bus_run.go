@@ -9,13 +9,14 @@ import (
 )
 
 // The connection's life: connect (each URL in turn, with backoff), declare,
-// bind what is watched, consume until the connection dies or Close, then
-// again.
+// consume until the connection dies or Close, then again; meanwhile the
+// binder binds what is watched, on a goroutine of its own.
 
 const (
 	backoffMin = 100 * time.Millisecond
 	backoffMax = 5 * time.Second
-	tickEvery  = 10 * time.Millisecond
+	tickEvery  = 10 * time.Millisecond  // the reorder's clock
+	bindEvery  = 100 * time.Millisecond // the linger's clock
 	idleKey    = time.Minute
 )
 
@@ -39,12 +40,32 @@ func (b *Bus) run() {
 		b.cfg.Logger.Info("amqp bus connected", "queue", b.queue)
 		delay = backoffMin
 		attempt = -1
-		if !b.serve(deliveries, lost) {
-			b.disconnect()
+		quit, bound := make(chan struct{}), make(chan struct{})
+		go func() { defer close(bound); b.binder(quit) }()
+		again := b.serve(deliveries, lost)
+		close(quit)
+		b.disconnect() // a call of the binder's to the broker fails now
+		<-bound
+		if !again {
 			return
 		}
 		b.cfg.Logger.Warn("amqp bus: connection lost; reconnecting")
-		b.disconnect()
+	}
+}
+
+// binder binds and unbinds (bind) on its own goroutine, so that the
+// broker's answers to binds never hold up the consumer, until quit.
+func (b *Bus) binder(quit <-chan struct{}) {
+	tick := time.NewTicker(bindEvery)
+	defer tick.Stop()
+	for {
+		b.bind()
+		select {
+		case <-quit:
+			return
+		case <-b.wake:
+		case <-tick.C:
+		}
 	}
 }
 
@@ -109,7 +130,6 @@ func (b *Bus) markAll() {
 func (b *Bus) serve(deliveries <-chan amqp.Delivery, lost chan *amqp.Error) bool {
 	tick := time.NewTicker(tickEvery)
 	defer tick.Stop()
-	b.bind()
 	for {
 		select {
 		case <-b.stop:
@@ -123,11 +143,8 @@ func (b *Bus) serve(deliveries <-chan amqp.Delivery, lost chan *amqp.Error) bool
 			if m, ok := decode(d); ok {
 				b.order.add(m, time.Now())
 			}
-		case <-b.wake:
-			b.bind()
 		case now := <-tick.C:
 			b.order.tick(now, idleKey)
-			b.bind()
 		}
 	}
 }
@@ -152,29 +169,78 @@ func (b *Bus) release(k hub.Key) {
 	delete(b.waiting, k)
 }
 
+// bindBatch is the most keys one bind round binds: one round trip to the
+// broker however many (every bind but the last is sent without waiting;
+// the broker answers a channel's methods in order, so the last one's
+// answer says all took).
+const bindBatch = 1024
+
+// unbindBatch is the most keys one round unbinds: an unbind waits for its
+// answer, so a round's unbinds are few, and binds for new subscribers
+// never wait long behind a mass of keys leaving.
+const unbindBatch = 64
+
 // bind binds the dirty keys someone here watches, and unbinds those nobody
-// has watched for Linger.
+// has watched for Linger. The broker is called without mu held, so
+// publishes and WaitBound never wait for it.
 func (b *Bus) bind() {
-	now := time.Now()
+	ctl, toBind, toUnbind := b.plan(time.Now())
+	if ctl == nil {
+		return
+	}
+	if err := bindAll(ctl, b.queue, b.cfg.Exchange, toBind); err != nil {
+		b.cfg.Logger.Warn("amqp bus: bind failed", "keys", len(toBind), "err", err)
+		b.mu.Lock()
+		for _, k := range toBind {
+			b.dirty[k] = struct{}{}
+		}
+		b.mu.Unlock()
+		return // the channel is likely gone: the reconnect binds again
+	}
+	b.mu.Lock()
+	for _, k := range toBind {
+		b.bound[k] = true
+		b.release(k)
+	}
+	b.mu.Unlock()
+	if len(toBind) == bindBatch || len(toUnbind) == unbindBatch {
+		b.poke() // more may be waiting
+	}
+	for _, k := range toUnbind {
+		if err := ctl.QueueUnbind(b.queue, RoutingKey(k), b.cfg.Exchange, nil); err != nil {
+			b.cfg.Logger.Warn("amqp bus: unbind failed", "app", k.App, "id", k.ID, "err", err)
+			return
+		}
+		b.mu.Lock()
+		if b.count(k) > 0 {
+			b.dirty[k] = struct{}{} // watched again meanwhile: bind again
+		} else if _, again := b.dirty[k]; !again {
+			delete(b.known, k)
+		}
+		b.mu.Unlock()
+	}
+}
+
+// plan takes the dirty keys under mu: those to bind (up to bindBatch) and
+// those whose linger is over, to unbind; keys that need no call to the
+// broker are settled here.
+func (b *Bus) plan(now time.Time) (ctl *amqp.Channel, toBind, toUnbind []hub.Key) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.ctl == nil {
-		return
+		return nil, nil, nil
 	}
 	for k := range b.dirty {
+		if len(toBind) == bindBatch {
+			break
+		}
 		delete(b.dirty, k)
 		watched := b.count(k) > 0
 		switch {
 		case watched && !b.bound[k]:
-			if err := b.ctl.QueueBind(b.queue, RoutingKey(k), b.cfg.Exchange, false, nil); err != nil {
-				b.dirty[k] = struct{}{}
-				b.cfg.Logger.Warn("amqp bus: bind failed", "app", k.App, "id", k.ID, "err", err)
-				return // the channel is likely gone: the reconnect binds again
-			}
-			b.bound[k] = true
+			toBind = append(toBind, k)
 			b.known[k] = struct{}{}
 			delete(b.unbindAt, k)
-			b.release(k)
 		case watched:
 			delete(b.unbindAt, k)
 			b.release(k)
@@ -187,19 +253,33 @@ func (b *Bus) bind() {
 		}
 	}
 	for k, at := range b.unbindAt {
-		if now.Before(at) {
+		if now.Before(at) || len(toUnbind) == unbindBatch {
 			continue
-		}
-		if b.count(k) > 0 {
-			delete(b.unbindAt, k)
-			continue
-		}
-		if err := b.ctl.QueueUnbind(b.queue, RoutingKey(k), b.cfg.Exchange, nil); err != nil {
-			b.cfg.Logger.Warn("amqp bus: unbind failed", "app", k.App, "id", k.ID, "err", err)
-			return
 		}
 		delete(b.unbindAt, k)
-		delete(b.bound, k)
-		delete(b.known, k)
+		if b.count(k) == 0 {
+			toUnbind = append(toUnbind, k)
+			delete(b.bound, k) // from now on WaitBound waits for a new bind
+		}
+	}
+	return b.ctl, toBind, toUnbind
+}
+
+// bindAll binds keys on queue in one round trip.
+func bindAll(ctl *amqp.Channel, queue, exchange string, keys []hub.Key) error {
+	for i, k := range keys {
+		last := i == len(keys)-1
+		if err := ctl.QueueBind(queue, RoutingKey(k), exchange, !last, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// poke wakes the serve loop to bind.
+func (b *Bus) poke() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
 	}
 }

@@ -178,3 +178,61 @@ func TestPublishWithoutBroker(t *testing.T) {
 		t.Fatalf("Publish without a broker = %v, want ErrNotConnected", err)
 	}
 }
+
+// TestHotKeyPublishesOverlapInOrder: publishes of one key from many
+// goroutines through a pipeline overlap their confirms (the pipeline holds
+// the key's lock only across the append and the send) and still reach
+// another node in seq order, each once.
+func TestHotKeyPublishesOverlapInOrder(t *testing.T) {
+	a, b := startBusNode(t, "a"), startBusNode(t, "b")
+	hot := hub.Key{App: "demo", ID: "hot"}
+	b.watch(hot, 1)
+	waitUntil(t, "b's binding", func() bool { return bindings(t, b) == RoutingKey(hot) })
+	p := hub.NewPipeline(hub.PipelineConfig{}, hub.NewMemoryStore(hub.MemoryStoreConfig{}), a.bus, hub.New(hub.Config{}))
+	const writers, each = 8, 50
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Go(func() {
+			for range each {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				_, err := p.Publish(ctx, hot, hub.Text, []byte(`1`))
+				cancel()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	want := make([]string, writers*each)
+	for i := range want {
+		want[i] = fmt.Sprintf("hot:%d", i+1)
+	}
+	waitUntil(t, "b to receive every seq in order", func() bool { return b.got() == strings.Join(want, " ") })
+}
+
+// TestManyKeysBindInBatches: 3,000 keys watched at once are all bound (in
+// batches: see bindBatch), every WaitBound returns, and a push to the last
+// one arrives.
+func TestManyKeysBindInBatches(t *testing.T) {
+	a, b := startBusNode(t, "a"), startBusNode(t, "b")
+	const n = 3000
+	keys := make([]hub.Key, n)
+	for i := range keys {
+		keys[i] = hub.Key{App: "many", ID: fmt.Sprint(i)}
+		b.watch(keys[i], 1)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for _, k := range keys {
+		if err := b.bus.WaitBound(ctx, k); err != nil {
+			t.Fatalf("WaitBound(%s): %v", k.ID, err)
+		}
+	}
+	if got := len(strings.Fields(bindings(t, b))); got != n {
+		t.Fatalf("%d bindings on b's queue, want %d", got, n)
+	}
+	publish(t, a, keys[n-1], 1)
+	waitUntil(t, "the push to the last key", func() bool { return b.got() == fmt.Sprintf("%d:1", n-1) })
+}

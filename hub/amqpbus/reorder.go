@@ -126,7 +126,7 @@ func (r *reorder) resolve(k hub.Key, st *keyOrder) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	history, err := r.fill(ctx, k, st.last)
 	cancel()
-	if err == nil && history.Recovered {
+	if err == nil && history.Recovered && history.Epoch == st.epoch { // another epoch's seqs are not these
 		for _, e := range history.Entries {
 			if e.Seq > st.last && e.Seq < first {
 				r.stats.filled++

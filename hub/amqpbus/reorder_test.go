@@ -26,6 +26,9 @@ func TestReorder(t *testing.T) {
 	down := func(context.Context, hub.Key, uint64) (hub.Stream, error) {
 		return hub.Stream{}, errors.New("redis down")
 	}
+	otherEpoch := func(context.Context, hub.Key, uint64) (hub.Stream, error) { // Redis lost the key since
+		return hub.Stream{Position: hub.Position{Seq: 2, Epoch: "new"}, Recovered: true, Entries: []hub.Entry{{Seq: 2, Epoch: "new"}}}, nil
+	}
 	cases := []struct {
 		name   string
 		fill   func(context.Context, hub.Key, uint64) (hub.Stream, error)
@@ -41,6 +44,7 @@ func TestReorder(t *testing.T) {
 		{name: "hole filled from the history", fill: history(1, 2, 3, 4), in: []uint64{1, 3, 4}, expire: true, out: "[1 2 3 4]"},
 		{name: "hole the history lacks is skipped", fill: history(1, 3, 4), in: []uint64{1, 3, 4}, expire: true, out: "[1 3 4]"},
 		{name: "history down: skipped", fill: down, in: []uint64{1, 4}, expire: true, out: "[1 4]"},
+		{name: "another epoch's history does not fill", fill: otherEpoch, in: []uint64{1, 3}, expire: true, out: "[1 3]"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -70,6 +71,7 @@ type Index struct {
 	client redis.UniversalClient
 	prefix string
 	count  func(hub.Key) int // this node's local subscribers of a key: Hub.Subscribers
+	store  *Store            // whose streams of watched keys the index keeps alive
 	wake   chan struct{}
 
 	mu      sync.Mutex // guards the following fields
@@ -85,7 +87,7 @@ func (s *Store) NewIndex(cfg IndexConfig, count func(hub.Key) int) (*Index, erro
 	if cfg.Node == "" || len(cfg.Node) > 64 || strings.ContainsAny(cfg.Node, "\x00{}") {
 		return nil, ErrNode
 	}
-	return &Index{cfg: cfg, client: s.client, prefix: s.cfg.Prefix, count: count,
+	return &Index{cfg: cfg, client: s.client, prefix: s.cfg.Prefix, count: count, store: s,
 		wake: make(chan struct{}, 1), dirty: make(map[hub.Key]struct{}), written: make(map[hub.Key]struct{})}, nil
 }
 
@@ -117,6 +119,8 @@ func (ix *Index) Run(ctx context.Context) {
 	defer flush.Stop()
 	beat := time.NewTicker(ix.cfg.Heartbeat)
 	defer beat.Stop()
+	keep := time.NewTicker(max(ix.store.cfg.KeyTTL/4, time.Millisecond))
+	defer keep.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -129,6 +133,40 @@ func (ix *Index) Run(ctx context.Context) {
 		case <-beat.C:
 			ix.beat(ctx)
 			ix.reapDead(ctx)
+		case <-keep.C:
+			ix.keepStreams(ctx)
+		}
+	}
+}
+
+// keepStreams pushes back the expiry of the streams (seq, epoch, history)
+// of every key watched here, so that a key clients watch keeps its epoch
+// however long it goes without a publish: a stream expires KeyTTL after
+// the last publish, read or keep-alive, so only unwatched keys expire.
+// A stream Redis no longer has is not made again (PEXPIRE of a missing
+// key does nothing).
+func (ix *Index) keepStreams(ctx context.Context) {
+	ix.mu.Lock()
+	keys := make([]hub.Key, 0, len(ix.written))
+	for k := range ix.written {
+		keys = append(keys, k)
+	}
+	ix.mu.Unlock()
+	ttl := ix.store.cfg.KeyTTL
+	for batch := range slices.Chunk(keys, ix.cfg.MaxBatch) {
+		_, err := ix.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, k := range batch {
+				for _, name := range ix.store.keys(k) {
+					p.PExpire(ctx, name, ttl)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			if ctx.Err() == nil {
+				ix.cfg.Logger.Warn("subscription index: keeping watched streams alive failed", "keys", len(keys), "err", err)
+			}
+			return
 		}
 	}
 }
@@ -160,7 +198,9 @@ func (ix *Index) flush(ctx context.Context) {
 			for _, k := range keys {
 				ix.Changed(k)
 			}
-			ix.cfg.Logger.Warn("subscription index: write to redis failed", "keys", len(keys), "err", err)
+			if ctx.Err() == nil { // not the node's own stop, which leave() finishes
+				ix.cfg.Logger.Warn("subscription index: write to redis failed", "keys", len(keys), "err", err)
+			}
 			return
 		}
 	}

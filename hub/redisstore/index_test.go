@@ -147,3 +147,39 @@ func TestIndexNodeID(t *testing.T) {
 		}
 	}
 }
+
+// TestWatchedStreamsDoNotExpire: a key this node's clients watch keeps its
+// stream (epoch, seq, last value) past KeyTTL without a publish; an
+// unwatched one expires and starts over under a new epoch.
+func TestWatchedStreamsDoNotExpire(t *testing.T) {
+	ctx := context.Background()
+	const ttl = 1200 * time.Millisecond
+	s := newStore(t, Config{KeyTTL: ttl})
+	a := startNode(t, s, "a", 2*time.Second)
+	run := fmt.Sprint(time.Now().UnixNano())
+	watched, idle := hub.Key{App: "keep", ID: "w" + run}, hub.Key{App: "keep", ID: "i" + run}
+	first := map[hub.Key]hub.Position{}
+	for _, k := range []hub.Key{watched, idle} {
+		pos, err := s.Append(ctx, k, hub.Text, time.Now().UnixMilli(), []byte(`1`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		first[k] = pos
+	}
+	a.counts.set(a.ix, watched, 1)
+	waitApp(t, a.ix, "keep", fmt.Sprintf("[{%s 1 map[a:1]}]", watched.ID))
+	time.Sleep(3 * ttl) // no publish, no read: only the index's keep-alive
+	tests := []struct {
+		key       hub.Key
+		sameEpoch bool
+	}{{watched, true}, {idle, false}}
+	for _, tt := range tests {
+		st, err := s.Last(ctx, tt.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kept := st.Epoch == first[tt.key].Epoch && st.Seq == 1; kept != tt.sameEpoch {
+			t.Errorf("%s after 3 TTLs: seq %d epoch %q (first %q); kept %v, want %v", tt.key.ID, st.Seq, st.Epoch, first[tt.key].Epoch, kept, tt.sameEpoch)
+		}
+	}
+}

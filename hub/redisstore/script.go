@@ -7,9 +7,26 @@ import (
 )
 
 // appendScript: KEYS hash, list; ARGV epoch candidate, ts, kind, data,
-// history size, cutoff ts, key TTL ms. Returns {seq, epoch}.
+// history size, cutoff ts, key TTL ms, store instance id, append token.
+// Returns {seq, epoch}.
+//
+// The hash's field "a:INSTANCE" holds "TOKEN:SEQ" of that store
+// instance's last append to the key. go-redis sends a script again when
+// the connection broke before its reply (its retries, and a pipeline's);
+// the same token then gets the seq it already has instead of a second
+// entry. One field per instance is enough: an instance has at most one
+// append of a key in flight (the pipeline's per-key lock).
 var appendScript = redis.NewScript(ensureEpoch + `
+local field = 'a:' .. ARGV[8]
+local last = redis.call('HGET', KEYS[1], field)
+if last then
+  local token, given = string.match(last, '^(%d+):(%d+)$')
+  if token == ARGV[9] then
+    return {tonumber(given), epoch}
+  end
+end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+redis.call('HSET', KEYS[1], field, ARGV[9] .. ':' .. seq)
 redis.call('RPUSH', KEYS[2], seq .. ':' .. ARGV[2] .. ':' .. ARGV[3] .. ':' .. ARGV[4])
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[5]), -1)
 ` + ageTrim(6) + `

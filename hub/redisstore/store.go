@@ -83,8 +83,10 @@ func (c Config) withDefaults() Config {
 type Store struct {
 	cfg    Config
 	client redis.UniversalClient
+	batch  *batcher
 	id     string        // random, per instance: the start of the epochs it gives
 	epochs atomic.Uint64 // epochs given, for the next candidate
+	tokens atomic.Uint64 // appends made, each one's token (appendScript)
 }
 
 var _ hub.Store = (*Store)(nil)
@@ -97,7 +99,7 @@ func New(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{cfg: cfg, client: client, id: newID()}, nil
+	return &Store{cfg: cfg, client: client, batch: newBatcher(client), id: newID()}, nil
 }
 
 // CheckURL reports whether raw is a URL New takes, without connecting.
@@ -152,7 +154,10 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Close implements hub.Store.
-func (s *Store) Close() error { return s.client.Close() }
+func (s *Store) Close() error {
+	s.batch.close()
+	return s.client.Close()
+}
 
 // keys returns the names of k's hash and history list.
 func (s *Store) keys(k hub.Key) []string {
@@ -172,8 +177,9 @@ func (s *Store) cutoff() int64 {
 
 // Append implements hub.Store.
 func (s *Store) Append(ctx context.Context, k hub.Key, kind hub.Kind, ts int64, data []byte) (hub.Position, error) {
-	reply, err := appendScript.Run(ctx, s.client, s.keys(k),
-		s.candidate(), ts, int(kind), data, s.cfg.HistorySize, s.cutoff(), s.cfg.KeyTTL.Milliseconds()).Slice()
+	reply, err := s.run(ctx, appendScript, s.keys(k),
+		s.candidate(), ts, int(kind), data, s.cfg.HistorySize, s.cutoff(), s.cfg.KeyTTL.Milliseconds(),
+		s.id, s.tokens.Add(1))
 	if err != nil {
 		return hub.Position{}, fmt.Errorf("redisstore: append: %w", err)
 	}
@@ -199,10 +205,24 @@ func (s *Store) Since(ctx context.Context, k hub.Key, seq uint64) (hub.Stream, e
 }
 
 func (s *Store) read(ctx context.Context, k hub.Key, mode string, since uint64) (hub.Stream, error) {
-	reply, err := readScript.Run(ctx, s.client, s.keys(k),
-		s.candidate(), mode, strconv.FormatUint(since, 10), s.cutoff(), s.cfg.KeyTTL.Milliseconds()).Slice()
+	reply, err := s.run(ctx, readScript, s.keys(k),
+		s.candidate(), mode, strconv.FormatUint(since, 10), s.cutoff(), s.cfg.KeyTTL.Milliseconds())
 	if err != nil {
 		return hub.Stream{}, fmt.Errorf("redisstore: read: %w", err)
 	}
 	return parseStream(reply)
+}
+
+// run runs script in the next batch (batch.go) and returns its reply, a
+// Lua table.
+func (s *Store) run(ctx context.Context, script *redis.Script, keys []string, args ...any) ([]any, error) {
+	reply, err := s.batch.run(ctx, script, keys, args...)
+	if err != nil {
+		return nil, err
+	}
+	list, ok := reply.([]any)
+	if !ok {
+		return nil, fmt.Errorf("%w: %T, not a table", ErrReply, reply)
+	}
+	return list, nil
 }

@@ -198,3 +198,36 @@ func TestRedisDown(t *testing.T) {
 		t.Fatal("Ping of a Redis that is down succeeded")
 	}
 }
+
+// TestAppendSentTwiceIsAppendedOnce: go-redis sends a script again when the
+// connection broke before the reply (its retries, a pipeline's); an append
+// that arrives twice with the same token gets the seq it already has, and
+// the history holds it once. Another instance's append in between does not
+// confuse it.
+func TestAppendSentTwiceIsAppendedOnce(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t, Config{})
+	other := newStore(t, Config{Prefix: s.cfg.Prefix})
+	k := hub.Key{App: "a", ID: fmt.Sprint(time.Now().UnixNano())}
+	send := func(st *Store, token uint64, data string) []any {
+		reply, err := appendScript.Run(ctx, st.client, st.keys(k), st.candidate(), time.Now().UnixMilli(), int(hub.Text), data,
+			st.cfg.HistorySize, st.cutoff(), st.cfg.KeyTTL.Milliseconds(), st.id, token).Slice()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return reply
+	}
+	first := send(s, 7, `1`)
+	send(other, 7, `2`) // the same token from another instance is another append
+	again := send(s, 7, `1`)
+	if first[0] != int64(1) || again[0] != int64(1) || again[1] != first[1] {
+		t.Fatalf("first %v, sent again %v: want seq 1 both times", first, again)
+	}
+	if next := send(s, 8, `3`); next[0] != int64(3) {
+		t.Fatalf("the next token got %v, want seq 3", next)
+	}
+	st, err := s.Since(ctx, k, 0)
+	if err != nil || seqsOf(st.Entries) != "[1 2 3]" || string(st.Entries[0].Data) != "1" || string(st.Entries[1].Data) != "2" {
+		t.Fatalf("history = %+v, %v: want 1, 2, 3 each once", st, err)
+	}
+}

@@ -21,6 +21,9 @@ type RabbitMQ struct {
 	proc *process
 }
 
+// erlangNoSpin turns off the busy waiting of the Erlang VM's schedulers.
+const erlangNoSpin = "+sbwt none +sbwtdcpu none +sbwtdio none"
+
 // rabbitStartLimit bounds the wait for a node to listen: about 5 to 12 s
 // on this project's machines.
 const rabbitStartLimit = 60 * time.Second
@@ -57,6 +60,9 @@ func StartRabbitMQ() (*RabbitMQ, error) {
 		"RABBITMQ_ENABLED_PLUGINS_FILE="+filepath.Join(dir, "enabled_plugins"),
 		"RABBITMQ_FEATURE_FLAGS_FILE="+filepath.Join(dir, "feature_flags"),
 		"RABBITMQ_PLUGINS_EXPAND_DIR="+filepath.Join(dir, "plugins-expand"),
+		// Erlang's schedulers spin while idle, taking CPU the other
+		// processes of a small shared host need (docs/cluster.md).
+		"RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="+erlangNoSpin,
 	)
 	q.bin, q.dir = bin, dir
 	if err := q.start(); err != nil {
