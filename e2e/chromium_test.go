@@ -515,3 +515,45 @@ func (p *page) screenshot(t *testing.T, path string) {
 	}
 	t.Logf("screenshot: %s", path)
 }
+
+// TestChromiumDemoShowsStale: the demo's simulated data center is told to
+// fail for 001 (POST /datacenter/control on the API); the page marks 001
+// stale, and fresh again with new values once the failure ends.
+func TestChromiumDemoShowsStale(t *testing.T) {
+	requireChromium(t)
+	s := StartServer(t, "-demo", "-stale-after", "1s")
+	b := startChromium(t)
+	p := b.openPage(t)
+	p.navigate(t, s.PageURL("/"))
+	p.waitFor(t, "the demo page's buttons", stepTimeout*2, func() (bool, string) {
+		v, err := p.evalString(`document.readyState + " " + !!document.getElementById("sub-001")`)
+		return v == "complete true", fmt.Sprintf("%q %v", v, err)
+	})
+	p.clickIfEnabled(t, "sub-001")
+	c := p.count(t, "001")
+	p.waitFor(t, "a value of 001", growTimeout, func() (bool, string) { return p.count(t, "001") > c, "" })
+	resp, err := http.Post(s.APIURL("/datacenter/control"), "application/json", strings.NewReader(`{"fail":"5xx","ids":["001"],"for":"4s"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("control: %s", resp.Status)
+	}
+	notices := func() string {
+		v, _ := p.evalString(`(demo.stale["001"] || []).join(" ") + "|" + document.getElementById("card-001").className`)
+		return v
+	}
+	p.waitFor(t, "001 marked stale", growTimeout, func() (bool, string) {
+		n := notices()
+		return strings.HasPrefix(n, "stale|"), n
+	})
+	c = p.count(t, "001")
+	p.waitFor(t, "001 fresh, then a new value", growTimeout*2, func() (bool, string) {
+		n := notices()
+		return strings.HasPrefix(n, "stale fresh|") && p.count(t, "001") > c, n
+	})
+	if errs := b.jsErrors(); len(errs) > 0 {
+		t.Errorf("the page threw: %v", errs)
+	}
+}

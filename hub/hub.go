@@ -45,6 +45,8 @@ type Subscriber interface {
 	// into the hub. If it keeps f it calls f.Retain and later f.Release.
 	// Calls for one key do not overlap, and come in increasing seq order
 	// within an epoch; a new epoch (the history was lost) starts over.
+	// Seq 0 (and epoch "") is a notice (Kind.Notice), not a push: it has
+	// no place in the seqs and goes to the client as it comes.
 	Send(seq uint64, epoch string, f *frame.Frame) bool
 }
 
@@ -339,6 +341,9 @@ func (h *Hub) Deliver(k Key, e Entry) int {
 // Encode returns the frame of push e of key k, as Deliver sends it; the
 // caller releases it. It counts in Stats.Encoded.
 func (h *Hub) Encode(k Key, e Entry) *frame.Frame {
+	if e.Kind.Notice() {
+		return h.encodeNotice(k, e)
+	}
 	h.encoded.Add(1)
 	push := frame.Push{App: k.App, ID: k.ID, Seq: e.Seq, TS: e.TS, Data: e.Data}
 	if e.Kind == Binary {

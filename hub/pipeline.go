@@ -76,37 +76,68 @@ func Validate(k Key, kind Kind, data []byte) error {
 // subscriber in seq order; nothing of the hub is locked meanwhile except
 // the fan-out's own shard read lock.
 func (p *Pipeline) Publish(ctx context.Context, k Key, kind Kind, data []byte) (Result, error) {
-	if err := Validate(k, kind, data); err != nil {
-		return Result{}, err
+	r, _, err := p.publish(ctx, k, 0, kind, p.now().UnixMilli(), data)
+	return r, err
+}
+
+// ErrNotConditional reports a PublishIf on a store that cannot compare
+// with the last value as it appends (see ConditionalStore).
+var ErrNotConditional = errors.New("hub: the store has no conditional append")
+
+// PublishIf is Publish with the push's ts given (unix ms: when the value
+// was read at its source) and only when k's last value meets cond, checked
+// by the store as one step with the append (ConditionalStore): of two
+// nodes publishing the same reading at once, one publishes it. It reports
+// whether it published.
+func (p *Pipeline) PublishIf(ctx context.Context, k Key, cond Condition, kind Kind, ts int64, data []byte) (Result, bool, error) {
+	if _, ok := p.store.(ConditionalStore); !ok {
+		return Result{}, false, ErrNotConditional
 	}
-	r, wait, err := p.appendAndSend(ctx, k, kind, data)
+	return p.publish(ctx, k, cond, kind, ts, data)
+}
+
+func (p *Pipeline) publish(ctx context.Context, k Key, cond Condition, kind Kind, ts int64, data []byte) (Result, bool, error) {
+	if err := Validate(k, kind, data); err != nil {
+		return Result{}, false, err
+	}
+	r, appended, wait, err := p.appendAndSend(ctx, k, cond, kind, ts, data)
 	if err == nil && wait != nil {
 		err = wait(ctx)
 	}
 	if err != nil && r.Seq != 0 {
 		err = fmt.Errorf("%w: publish %s/%s seq %d: %w", ErrBus, k.App, k.ID, r.Seq, err)
 	}
-	return r, err
+	return r, appended, err
 }
 
-// appendAndSend is the part of Publish under k's lock. With a Sender bus
-// it returns the wait for the broker, which the caller runs unlocked.
-func (p *Pipeline) appendAndSend(ctx context.Context, k Key, kind Kind, data []byte) (Result, func(context.Context) error, error) {
-	ts := p.now().UnixMilli()
+// appendAndSend is the part of a publish under k's lock. With a Sender bus
+// it returns the wait for the broker, which the caller runs unlocked. With
+// a cond the store may append nothing (appended false), and nothing is
+// sent.
+func (p *Pipeline) appendAndSend(ctx context.Context, k Key, cond Condition, kind Kind, ts int64, data []byte) (r Result, appended bool, wait func(context.Context) error, err error) {
 	kl := p.keys.lock(k)
 	defer p.keys.unlock(k, kl)
-	pos, err := p.store.Append(ctx, k, kind, ts, data)
-	if err != nil {
-		return Result{}, nil, fmt.Errorf("%w: append to %s/%s: %w", ErrStore, k.App, k.ID, err)
+	var pos Position
+	if cond == 0 {
+		pos, err = p.store.Append(ctx, k, kind, ts, data)
+		appended = true
+	} else {
+		pos, appended, err = p.store.(ConditionalStore).AppendIf(ctx, k, cond, kind, ts, data)
 	}
-	r := Result{Seq: pos.Seq, Epoch: pos.Epoch}
+	if err != nil {
+		return Result{}, false, nil, fmt.Errorf("%w: append to %s/%s: %w", ErrStore, k.App, k.ID, err)
+	}
+	r = Result{Seq: pos.Seq, Epoch: pos.Epoch}
+	if !appended {
+		return r, false, nil, nil
+	}
 	m := Message{Key: k, Entry: Entry{Seq: pos.Seq, TS: ts, Kind: kind, Data: data, Epoch: pos.Epoch}}
 	if s, ok := p.bus.(Sender); ok {
-		wait, err := s.Send(ctx, m)
-		return r, wait, err
+		wait, err = s.Send(ctx, m)
+		return r, true, wait, err
 	}
 	r.Delivered, err = p.bus.Publish(ctx, m)
-	return r, nil, err
+	return r, true, nil, err
 }
 
 // SendText publishes data, a JSON value, to app/id as a text push and then

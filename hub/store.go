@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"time"
@@ -23,7 +24,14 @@ type Kind uint8
 const (
 	Text   Kind = iota // a text frame; data is a JSON value
 	Binary             // a binary frame; data is any bytes
+	// Notices: a bus carries them like pushes, with seq 0, but no store
+	// holds them and subscribers get them as they come (docs/protocol.md).
+	Stale // the key's source has been failing since TS (unix ms)
+	Fresh // the key's source answers again; its next value follows
 )
+
+// Notice reports whether k is a notice, not a push.
+func (k Kind) Notice() bool { return k == Stale || k == Fresh }
 
 // Entry is one published value of a key, as sequenced by the store.
 type Entry struct {
@@ -54,6 +62,9 @@ type Stream struct {
 	Recovered bool
 	// Entries are copies, owned by the caller.
 	Entries []Entry
+	// Stale is when the key's source began failing (unix ms), as SetStale
+	// said; 0: it is not stale.
+	Stale int64
 }
 
 // Store is the state behind the index that outlives a connection and is
@@ -80,4 +91,47 @@ type Store interface {
 	Since(ctx context.Context, k Key, seq uint64) (Stream, error)
 	// Close releases the store's resources.
 	Close() error
+}
+
+// Condition says when AppendIf appends.
+type Condition uint8
+
+// The conditions of AppendIf.
+const (
+	// IfChanged appends unless the last value has the same kind and data.
+	IfChanged Condition = 1 << iota
+	// IfNewer appends unless the last value's ts is later than the new one:
+	// a reading older than the one already published is not published.
+	IfNewer
+)
+
+// ConditionalStore is what a Store that can compare with the last value
+// as part of the append also does; the data sources' poller uses it, so
+// that two nodes polling one key during a handover publish a value once.
+type ConditionalStore interface {
+	// AppendIf is Append when the key's last value meets cond (a key
+	// without one always does); else it appends nothing and returns the
+	// position as it is and false. The comparison and the append are one
+	// step: no other append of the key comes between.
+	AppendIf(ctx context.Context, k Key, cond Condition, kind Kind, ts int64, data []byte) (Position, bool, error)
+}
+
+// meets reports whether a new value (kind, ts, data) meets cond against
+// the last value (lastKind, lastTS, lastData).
+func (cond Condition) meets(lastKind Kind, lastTS int64, lastData []byte, kind Kind, ts int64, data []byte) bool {
+	if cond&IfNewer != 0 && ts < lastTS {
+		return false
+	}
+	if cond&IfChanged != 0 && kind == lastKind && bytes.Equal(data, lastData) {
+		return false
+	}
+	return true
+}
+
+// Staler is what a Store that keeps whether a key is stale also does, so
+// that a client subscribing on any node is told at once (Stream.Stale).
+type Staler interface {
+	// SetStale marks k stale since since (unix ms), or not stale with 0.
+	// An append clears the mark.
+	SetStale(ctx context.Context, k Key, since int64) error
 }

@@ -84,6 +84,7 @@ type stream struct {
 	ring    []entry // grows to HistorySize
 	head    int     // index of the oldest entry held
 	count   int     // entries held, at least 1 once published
+	stale   int64   // unix ms since the key's source fails (SetStale); 0: fresh
 }
 
 // entry is a held value; data is owned by the ring slot. Its age, for
@@ -117,20 +118,50 @@ func (s *MemoryStore) shard(k Key) *memoryShard {
 }
 
 // Append implements Store.
-func (s *MemoryStore) Append(_ context.Context, k Key, kind Kind, ts int64, data []byte) (Position, error) {
+func (s *MemoryStore) Append(ctx context.Context, k Key, kind Kind, ts int64, data []byte) (Position, error) {
+	pos, _, err := s.AppendIf(ctx, k, 0, kind, ts, data)
+	return pos, err
+}
+
+var (
+	_ ConditionalStore = (*MemoryStore)(nil)
+	_ Staler           = (*MemoryStore)(nil)
+)
+
+// SetStale implements Staler.
+func (s *MemoryStore) SetStale(_ context.Context, k Key, since int64) error {
 	if s.closed.Load() {
-		return Position{}, ErrStoreClosed
+		return ErrStoreClosed
+	}
+	sh := s.shard(k)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	s.stream(sh, k, s.cfg.Now().UnixNano()).stale = since
+	return nil
+}
+
+// AppendIf implements ConditionalStore.
+func (s *MemoryStore) AppendIf(_ context.Context, k Key, cond Condition, kind Kind, ts int64, data []byte) (Position, bool, error) {
+	if s.closed.Load() {
+		return Position{}, false, ErrStoreClosed
 	}
 	now := s.cfg.Now().UnixNano()
 	sh := s.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	st := s.stream(sh, k, now)
+	if st.count > 0 {
+		last := st.at(st.count - 1)
+		if !cond.meets(last.kind, last.ts, last.data, kind, ts, data) {
+			return Position{Seq: st.seq, Epoch: st.epoch}, false, nil
+		}
+	}
 	st.seq++
 	st.touched = now
+	st.stale = 0
 	st.push(s.cfg.HistorySize, entry{seq: st.seq, ts: ts, kind: kind}, data)
 	st.trim(s.cutoff(now))
-	return Position{Seq: st.seq, Epoch: st.epoch}, nil
+	return Position{Seq: st.seq, Epoch: st.epoch}, true, nil
 }
 
 // stream returns k's stream, created with a new epoch if it does not
@@ -153,7 +184,7 @@ func (s *MemoryStore) Last(_ context.Context, k Key) (Stream, error) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	st := s.stream(sh, k, s.cfg.Now().UnixNano())
-	out := Stream{Position: Position{Seq: st.seq, Epoch: st.epoch}}
+	out := Stream{Position: Position{Seq: st.seq, Epoch: st.epoch}, Stale: st.stale}
 	if st.count > 0 {
 		out.Entries = []Entry{st.at(st.count - 1).export(st.epoch)}
 	}
@@ -170,7 +201,7 @@ func (s *MemoryStore) Since(_ context.Context, k Key, seq uint64) (Stream, error
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	st := s.stream(sh, k, now)
-	out := Stream{Position: Position{Seq: st.seq, Epoch: st.epoch}}
+	out := Stream{Position: Position{Seq: st.seq, Epoch: st.epoch}, Stale: st.stale}
 	if seq == st.seq {
 		out.Recovered = true
 		return out, nil

@@ -150,3 +150,50 @@ func TestMemoryStoreClosed(t *testing.T) {
 		t.Fatalf("Append after Close = %v, want ErrStoreClosed", err)
 	}
 }
+
+// appendIfCases are the conditional appends every ConditionalStore must
+// answer alike, in order on one key: what each one appends.
+var appendIfCases = []struct {
+	name     string
+	cond     Condition
+	kind     Kind
+	ts       int64
+	data     string
+	appended bool
+}{
+	{"first value always", IfChanged | IfNewer, Text, 100, `1`, true},
+	{"same value unchanged", IfChanged, Text, 200, `1`, false},
+	{"same value as binary is a change", IfChanged, Binary, 200, `1`, true},
+	{"same value, no condition", 0, Binary, 200, `1`, true},
+	{"changed", IfChanged | IfNewer, Text, 300, `2`, true},
+	{"older reading", IfNewer, Text, 250, `3`, false},
+	{"older but no IfNewer", IfChanged, Text, 250, `3`, true},
+	{"same ts, changed", IfChanged | IfNewer, Text, 250, `4`, true},
+}
+
+// checkAppendIf runs appendIfCases against append on a fresh key.
+func checkAppendIf(t *testing.T, appendIf func(cond Condition, kind Kind, ts int64, data []byte) (Position, bool, error)) {
+	t.Helper()
+	var seq uint64
+	for _, tc := range appendIfCases {
+		pos, appended, err := appendIf(tc.cond, tc.kind, tc.ts, []byte(tc.data))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if tc.appended {
+			seq++
+		}
+		if appended != tc.appended || pos.Seq != seq {
+			t.Fatalf("%s: appended %v at seq %d, want %v at %d", tc.name, appended, pos.Seq, tc.appended, seq)
+		}
+	}
+}
+
+func TestMemoryStoreAppendIf(t *testing.T) {
+	s := NewMemoryStore(MemoryStoreConfig{})
+	defer s.Close()
+	k := Key{App: "a", ID: "1"}
+	checkAppendIf(t, func(cond Condition, kind Kind, ts int64, data []byte) (Position, bool, error) {
+		return s.AppendIf(context.Background(), k, cond, kind, ts, data)
+	})
+}

@@ -13,6 +13,7 @@ import (
 
 	"edgepush/hub/amqpbus"
 	"edgepush/hub/redisstore"
+	"edgepush/sources/poller"
 )
 
 // Config is the server's configuration, read from flags and the
@@ -37,6 +38,13 @@ type Config struct {
 	NodeID       string        // -node-id: this node's id in the cluster
 	AMQP         []string      // -amqp: RabbitMQ URLs, tried in turn; empty: in-process bus
 	ReusePort    bool          // -reuseport: share -listen with other processes (SO_REUSEPORT)
+	DataCenter   string        // -datacenter: base URL of the data center to poll; empty: none
+	PollApps     []string      // -poll-apps: the apps polled
+	PollInterval time.Duration // -poll-interval: between two polls of an app
+	PollEvery    bool          // -poll-every: publish every polled value, not only changes
+	StaleAfter   time.Duration // -stale-after: a polled key without a value this long is stale
+	BinaryApps   []string      // -binary-apps: apps whose polled values go as binary pushes (typed values)
+	AMQPSource   string        // -amqp-source: a queue on the -amqp broker to publish readings from; empty: none
 	LogLevel     slog.Level    // -log-level
 	Pprof        string        // -pprof: address of net/http/pprof, empty for none
 }
@@ -53,8 +61,8 @@ var errConfig = errors.New("invalid configuration")
 // environment variable as getenv returns it. It returns flag.ErrHelp for -h.
 func parseConfig(args []string, getenv func(string) string) (Config, error) {
 	cfg := Config{}
-	var origins, amqpURLs string
-	fs := newFlagSet(&cfg, &origins, &amqpURLs)
+	var lists listFlags
+	fs := newFlagSet(&cfg, &lists)
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
@@ -65,21 +73,29 @@ func parseConfig(args []string, getenv func(string) string) (Config, error) {
 	if err := applyEnv(fs, getenv); err != nil {
 		return Config{}, err
 	}
-	cfg.Origins = splitList(origins)
-	cfg.AMQP = splitList(amqpURLs)
+	cfg.Origins = splitList(lists.origins)
+	cfg.AMQP = splitList(lists.amqp)
+	cfg.PollApps = splitList(lists.pollApps)
+	cfg.BinaryApps = splitList(lists.binaryApps)
 	if err := cfg.validate(); err != nil {
 		return Config{}, err
 	}
 	return cfg, nil
 }
 
-// newFlagSet defines the flags, with their defaults, over cfg; -origins
-// and -amqp go to origins and amqpURLs as given.
-func newFlagSet(cfg *Config, origins, amqpURLs *string) *flag.FlagSet {
+// listFlags are the comma-separated lists as given, split after parsing.
+type listFlags struct {
+	origins, amqp, pollApps, binaryApps string
+}
+
+// newFlagSet defines the flags, with their defaults, over cfg; the lists
+// go to lists as given.
+func newFlagSet(cfg *Config, lists *listFlags) *flag.FlagSet {
+	origins, amqpURLs := &lists.origins, &lists.amqp
 	fs := flag.NewFlagSet("edgepush", flag.ContinueOnError)
 	fs.StringVar(&cfg.Listen, "listen", ":8080", "`address` of the WebSocket server: /ws, the demo page at /")
 	fs.StringVar(&cfg.API, "api", "127.0.0.1:8081", "`address` of the internal API: /v1/publish, /healthz, /metrics")
-	fs.BoolVar(&cfg.Demo, "demo", false, "publish made-up sensor readings to app demo, ids 001 to 010")
+	fs.BoolVar(&cfg.Demo, "demo", false, "run a simulated data center in process (at the API's /datacenter/) and poll it for app demo, ids 001 to 010")
 	fs.BoolVar(&cfg.Echo, "echo", false, "serve /echo, which sends every message back")
 	fs.IntVar(&cfg.MaxMessage, "max-message", 64<<10, "largest message a client may send, in `bytes`")
 	fs.IntVar(&cfg.MaxIDs, "max-ids", 256, "most ids one sub or unsub message may carry")
@@ -95,6 +111,13 @@ func newFlagSet(cfg *Config, origins, amqpURLs *string) *flag.FlagSet {
 	fs.StringVar(&cfg.Redis, "redis", "", "`URL` of Redis for seq, last value and history, shared by the nodes (redis://, rediss://); empty: in memory")
 	fs.StringVar(amqpURLs, "amqp", "", "comma-separated RabbitMQ `URLs` (amqp://, amqps://), tried in turn, carrying pushes between nodes; needs -redis; empty: in process")
 	fs.BoolVar(&cfg.ReusePort, "reuseport", false, "share the -listen port with other edgepush processes on this host (SO_REUSEPORT); each is its own node")
+	fs.StringVar(&cfg.DataCenter, "datacenter", "", "base `URL` of a data center to poll (GET URL/realtime?app=A&ids=...) for the ids someone subscribes to; with -demo: a simulated one in process")
+	fs.StringVar(&lists.pollApps, "poll-apps", "", "comma-separated `list` of the apps -datacenter serves; with -demo: demo")
+	fs.DurationVar(&cfg.PollInterval, "poll-interval", time.Second, "between two polls of an app, a `duration`")
+	fs.BoolVar(&cfg.PollEvery, "poll-every", false, "publish every polled value, not only those that changed")
+	fs.DurationVar(&cfg.StaleAfter, "stale-after", 10*time.Second, "a polled key without a value this `duration` is stale")
+	fs.StringVar(&lists.binaryApps, "binary-apps", "", "comma-separated `list` of polled apps whose values go as binary pushes (a type tag, then the value: docs/protocol.md); the others as text")
+	fs.StringVar(&cfg.AMQPSource, "amqp-source", "", "`queue` on the -amqp broker whose messages are readings to publish (docs/sources.md); empty: none")
 	fs.StringVar(&cfg.NodeID, "node-id", defaultNodeID(), "this node's `id` in the cluster, unique among the nodes on one Redis")
 	fs.StringVar(&cfg.Pprof, "pprof", "", "serve net/http/pprof on this `address` (keep it on localhost); empty: off")
 	cfg.LogLevel = slog.LevelInfo
@@ -104,7 +127,7 @@ func newFlagSet(cfg *Config, origins, amqpURLs *string) *flag.FlagSet {
 
 // printUsage writes the flags and their environment variables to w.
 func printUsage(w io.Writer) {
-	fs := newFlagSet(&Config{}, new(string), new(string))
+	fs := newFlagSet(&Config{}, &listFlags{})
 	fmt.Fprintf(w, "Usage: edgepush [flags]\n\nEvery flag can also be set with the environment variable %s<NAME>\n(-max-ids is %sMAX_IDS); a flag on the command line wins.\n\n", envPrefix, envPrefix)
 	fs.VisitAll(func(f *flag.Flag) { f.Usage += " (env " + envName(f.Name) + ")" })
 	fs.SetOutput(w)
@@ -184,6 +207,12 @@ func (c Config) validate() error {
 			return fmt.Errorf("%w: -redis: %v", errConfig, err)
 		}
 	}
+	if err := c.validatePolling(); err != nil {
+		return err
+	}
+	if c.AMQPSource != "" && len(c.AMQP) == 0 {
+		return fmt.Errorf("%w: -amqp-source needs -amqp, the broker it is on", errConfig)
+	}
 	if len(c.AMQP) > 0 {
 		if c.Redis == "" {
 			return fmt.Errorf("%w: -amqp needs -redis: the nodes must share each key's sequence", errConfig)
@@ -191,6 +220,28 @@ func (c Config) validate() error {
 		if err := amqpbus.CheckURLs(c.AMQP); err != nil {
 			return fmt.Errorf("%w: -amqp: %v", errConfig, err)
 		}
+	}
+	return nil
+}
+
+// validatePolling checks the poller's flags.
+func (c Config) validatePolling() error {
+	switch {
+	case c.PollInterval <= 0:
+		return fmt.Errorf("%w: -poll-interval must be positive, not %v", errConfig, c.PollInterval)
+	case c.StaleAfter <= 0:
+		return fmt.Errorf("%w: -stale-after must be positive, not %v", errConfig, c.StaleAfter)
+	case c.DataCenter == "":
+		if (len(c.PollApps) > 0 || len(c.BinaryApps) > 0) && !c.Demo {
+			return fmt.Errorf("%w: -poll-apps and -binary-apps need -datacenter", errConfig)
+		}
+		return nil
+	case len(c.PollApps) == 0:
+		return fmt.Errorf("%w: -datacenter needs -poll-apps, the apps it serves", errConfig)
+	}
+	_, err := poller.New(poller.Config{URL: c.DataCenter, Apps: c.PollApps}, nil, nil, poller.Alone(c.NodeID))
+	if err != nil {
+		return fmt.Errorf("%w: %v", errConfig, err)
 	}
 	return nil
 }

@@ -25,6 +25,8 @@ func defaults() Config {
 		KeyTTL:       time.Hour,
 		MessageRate:  100,
 		MessageBurst: 200,
+		PollInterval: time.Second,
+		StaleAfter:   10 * time.Second,
 		LogLevel:     slog.LevelInfo,
 	}
 }
@@ -55,7 +57,7 @@ func TestParseConfig(t *testing.T) {
 			Origins:      []string{"https://a.example", "https://b.example"},
 			PingInterval: 5 * time.Second, LogLevel: slog.LevelDebug,
 			HistorySize: 64, HistoryTTL: 2 * time.Minute, KeyTTL: time.Hour, MessageRate: 100, MessageBurst: 200,
-			NodeID: defaultNodeID(),
+			NodeID: defaultNodeID(), PollInterval: time.Second, StaleAfter: 10 * time.Second,
 		}},
 		{name: "history and rate flags", args: []string{
 			"-history-size", "8", "-history-ttl", "10s", "-key-ttl", "5m", "-message-rate", "2.5", "-message-burst", "3",
@@ -83,6 +85,15 @@ func TestParseConfig(t *testing.T) {
 		{name: "redis without scheme", args: []string{"-redis", "127.0.0.1:6379"}, wantErr: "-redis"},
 		{name: "redis other scheme", args: []string{"-redis", "http://127.0.0.1:6379"}, wantErr: "-redis"},
 		{name: "redis bad db", args: []string{"-redis", "redis://127.0.0.1:6379/x"}, wantErr: "-redis"},
+		{name: "poller", args: []string{"-datacenter", "http://dc:8090/api", "-poll-apps", "a, b", "-poll-interval", "250ms", "-poll-every", "-stale-after", "3s"},
+			want: with(func(c *Config) {
+				c.DataCenter, c.PollApps, c.PollInterval, c.PollEvery, c.StaleAfter = "http://dc:8090/api", []string{"a", "b"}, 250*time.Millisecond, true, 3*time.Second
+			})},
+		{name: "datacenter without apps", args: []string{"-datacenter", "http://dc:8090"}, wantErr: "-poll-apps"},
+		{name: "apps without datacenter", args: []string{"-poll-apps", "a"}, wantErr: "-datacenter"},
+		{name: "datacenter not http", args: []string{"-datacenter", "dc:8090", "-poll-apps", "a"}, wantErr: "data center URL"},
+		{name: "bad poll app", args: []string{"-datacenter", "http://dc", "-poll-apps", "a\x01"}, wantErr: "app"},
+		{name: "bad poll interval", args: []string{"-poll-interval", "0s"}, wantErr: "-poll-interval"},
 		{name: "every env variable", env: map[string]string{
 			"EDGEPUSH_LISTEN": ":9000", "EDGEPUSH_API": "127.0.0.1:9001", "EDGEPUSH_DEMO": "true", "EDGEPUSH_ECHO": "1",
 			"EDGEPUSH_MAX_MESSAGE": "1024", "EDGEPUSH_MAX_IDS": "16", "EDGEPUSH_MAX_PENDING": "4096",
@@ -93,7 +104,7 @@ func TestParseConfig(t *testing.T) {
 			Origins:      []string{"https://a.example"},
 			PingInterval: time.Minute, LogLevel: slog.LevelWarn,
 			HistorySize: 64, HistoryTTL: 2 * time.Minute, KeyTTL: time.Hour, MessageRate: 100, MessageBurst: 200,
-			NodeID: defaultNodeID(),
+			NodeID: defaultNodeID(), PollInterval: time.Second, StaleAfter: 10 * time.Second,
 		}},
 		{name: "flag wins over env", args: []string{"-max-ids", "8", "-demo=false"},
 			env:  map[string]string{"EDGEPUSH_MAX_IDS": "99", "EDGEPUSH_DEMO": "true", "EDGEPUSH_ECHO": "true"},

@@ -40,6 +40,9 @@ import (
 	"edgepush/netloop"
 	"edgepush/netloop/session"
 	"edgepush/sources"
+	"edgepush/sources/amqpsource"
+	"edgepush/sources/datacenter"
+	"edgepush/sources/poller"
 	"edgepush/tuning"
 )
 
@@ -110,9 +113,15 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	api := newAPIServer(sources.NewAPI(sources.APIConfig{}, sources.Deps{
+	var apiHandler http.Handler = sources.NewAPI(sources.APIConfig{}, sources.Deps{
 		Publisher: n.pipeline, Subscriptions: n.subs, Ready: n.ready, Metrics: n.writeMetrics, Logger: logger,
-	}), logger)
+	})
+	if cfg.Demo && cfg.DataCenter == "" {
+		apiHandler = withDataCenter(apiHandler, datacenter.NewSim(datacenter.SimConfig{Logger: logger}))
+		cfg.DataCenter = "http://" + apiListener.Addr().String() + "/datacenter"
+		cfg.PollApps = []string{"demo"}
+	}
+	api := newAPIServer(apiHandler, logger)
 
 	ctx, cancel := context.WithCancel(ctx) // also ends the demo source when a server fails
 	defer cancel()
@@ -122,8 +131,15 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if cfg.Pprof != "" {
 		go servePprof(cfg.Pprof, logger)
 	}
-	if cfg.Demo {
-		go sources.NewDemo(sources.DemoConfig{}, n.pipeline, logger).Run(ctx)
+	if cfg.DataCenter != "" {
+		if err := n.startPoller(ctx, cfg, logger); err != nil {
+			return err
+		}
+	}
+	if cfg.AMQPSource != "" {
+		if err := n.startAMQPSource(ctx, cfg, logger); err != nil {
+			return err
+		}
 	}
 	logger.Info("edgepush listening",
 		"ws", "ws://"+wsListener.Addr().String()+"/ws",
@@ -154,6 +170,8 @@ type node struct {
 	subs     sources.Subscriptions
 	bus      hub.Bus
 	amqp     *amqpbus.Bus       // the bus with -amqp, else nil
+	poller   *poller.Poller     // with -datacenter, else nil
+	source   *amqpsource.Source // with -amqp-source, else nil
 	stop     context.CancelFunc // ends the index's loop
 	stopped  chan struct{}      // closed when it has ended
 }
@@ -281,6 +299,47 @@ func (n *node) changed(k hub.Key) {
 	}
 }
 
+// startPoller polls -datacenter for the ids someone subscribes to: on this
+// node alone, or, with -redis, shared with the live nodes.
+func (n *node) startPoller(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	var members poller.Members = poller.Alone(cfg.NodeID)
+	if n.index != nil {
+		members = n.index
+	}
+	p, err := poller.New(poller.Config{
+		URL: cfg.DataCenter, Apps: cfg.PollApps, Interval: cfg.PollInterval, EveryPoll: cfg.PollEvery,
+		StaleAfter: cfg.StaleAfter, BinaryApps: cfg.BinaryApps, Logger: logger,
+	}, n.pipeline, n.subs, members)
+	if err != nil {
+		return err
+	}
+	n.poller = p
+	go p.Run(ctx)
+	logger.Info("polling the data center", "url", cfg.DataCenter, "apps", cfg.PollApps, "interval", cfg.PollInterval)
+	return nil
+}
+
+// startAMQPSource publishes the readings of the -amqp-source queue.
+func (n *node) startAMQPSource(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	src, err := amqpsource.New(amqpsource.Config{URLs: cfg.AMQP, Queue: cfg.AMQPSource}, n.pipeline, logger)
+	if err != nil {
+		return err
+	}
+	n.source = src
+	go src.Run(ctx)
+	logger.Info("publishing from the amqp source", "queue", cfg.AMQPSource)
+	return nil
+}
+
+// withDataCenter serves the simulated data center of -demo at
+// /datacenter/ beside the API.
+func withDataCenter(api http.Handler, sim *datacenter.Sim) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/datacenter/", http.StripPrefix("/datacenter", sim.Handler()))
+	mux.Handle("/", api)
+	return mux
+}
+
 // localSubscriptions answers /v1/subscriptions from this node's hub alone.
 type localSubscriptions struct {
 	hub  *hub.Hub
@@ -304,6 +363,12 @@ func (n *node) writeMetrics(w io.Writer) {
 	fmt.Fprintf(w, "# TYPE edgepush_subscriptions gauge\nedgepush_subscriptions %d\n", st.Subscribers)
 	if n.memory != nil {
 		fmt.Fprintf(w, "# TYPE edgepush_store_keys gauge\nedgepush_store_keys %d\n", n.memory.Keys())
+	}
+	if n.poller != nil {
+		n.poller.WriteMetrics(w)
+	}
+	if n.source != nil {
+		writeSourceMetrics(w, n.source.Stats())
 	}
 	writeProcessMetrics(w)
 }
@@ -421,4 +486,23 @@ func shutdown(srv *netloop.Server, api *http.Server) error {
 		errs = append(errs, fmt.Errorf("websocket server shutdown: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// writeSourceMetrics writes the AMQP source's counters.
+func writeSourceMetrics(w io.Writer, st amqpsource.Stats) {
+	fmt.Fprintln(w, "# HELP edgepush_amqp_source_total Messages of the -amqp-source queue, by outcome.")
+	fmt.Fprintln(w, "# TYPE edgepush_amqp_source_total counter")
+	for _, c := range []struct {
+		outcome string
+		n       uint64
+	}{
+		{"received", st.Received}, {"redelivered", st.Redelivered}, {"published", st.Published}, {"requeued", st.Requeued},
+		{"rejected_no_key", st.Rejected.NoKey}, {"rejected_bad_key", st.Rejected.BadKey},
+		{"rejected_content_type", st.Rejected.ContentType}, {"rejected_json", st.Rejected.JSON},
+		{"rejected_utf8", st.Rejected.UTF8}, {"rejected_too_large", st.Rejected.TooLarge},
+		{"rejected_refused", st.Rejected.Refused},
+	} {
+		fmt.Fprintf(w, "edgepush_amqp_source_total{outcome=%q} %d\n", c.outcome, c.n)
+	}
+	fmt.Fprintf(w, "# HELP edgepush_amqp_source_reconnects_total Connections of the AMQP source after the first.\n# TYPE edgepush_amqp_source_reconnects_total counter\nedgepush_amqp_source_reconnects_total %d\n", st.Reconnects)
 }

@@ -282,7 +282,10 @@ func decode(d amqp.Delivery) (hub.Message, bool) {
 	seq, ok3 := d.Headers["seq"].(int64)
 	ts, ok4 := d.Headers["ts"].(int64)
 	kind, ok5 := d.Headers["kind"].(int32)
-	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || seq <= 0 || (kind != int32(hub.Text) && kind != int32(hub.Binary)) {
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || kind < 0 || kind > int32(hub.Fresh) {
+		return hub.Message{}, false
+	}
+	if notice := hub.Kind(kind).Notice(); notice != (seq == 0) || seq < 0 { // a push has a seq, a notice none
 		return hub.Message{}, false
 	}
 	k := hub.Key{App: app, ID: id}

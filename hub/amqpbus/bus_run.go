@@ -140,7 +140,11 @@ func (b *Bus) serve(deliveries <-chan amqp.Delivery, lost chan *amqp.Error) bool
 			if !ok {
 				return true
 			}
-			if m, ok := decode(d); ok {
+			m, ok := decode(d)
+			switch {
+			case ok && m.Kind.Notice():
+				b.deliver(m) // no seq to put in order
+			case ok:
 				b.order.add(m, time.Now())
 			}
 		case now := <-tick.C:

@@ -354,3 +354,21 @@ func (ix *Index) App(ctx context.Context, app string) ([]hub.KeyCount, error) {
 	hub.SortKeyCounts(out)
 	return out, nil
 }
+
+// Live returns the nodes whose last heartbeat is at most within old, this
+// one always among them: the members that share work such as polling.
+func (ix *Index) Live(ctx context.Context, within time.Duration) ([]string, error) {
+	min := strconv.FormatInt(time.Now().Add(-within).UnixMilli(), 10)
+	nodes, err := ix.client.ZRangeByScore(ctx, ix.nodesKey(), &redis.ZRangeBy{Min: min, Max: "+inf"}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: live nodes: %w", err)
+	}
+	if !slices.Contains(nodes, ix.cfg.Node) {
+		nodes = append(nodes, ix.cfg.Node)
+	}
+	slices.Sort(nodes)
+	return nodes, nil
+}
+
+// Node returns this node's id.
+func (ix *Index) Node() string { return ix.cfg.Node }

@@ -9,19 +9,20 @@ import (
 )
 
 // parseStream reads the read script's reply {seq, epoch, recovered,
-// entries}.
+// entries, stale}.
 func parseStream(reply []any) (hub.Stream, error) {
-	if len(reply) != 4 {
+	if len(reply) != 5 {
 		return hub.Stream{}, fmt.Errorf("%w: read answered %d values", ErrReply, len(reply))
 	}
 	seq, ok1 := reply[0].(int64)
 	epoch, ok2 := reply[1].(string)
 	recovered, ok3 := reply[2].(int64)
 	list, ok4 := reply[3].([]any)
-	if !ok1 || !ok2 || !ok3 || !ok4 || seq < 0 {
+	stale, ok5 := reply[4].(int64)
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || seq < 0 {
 		return hub.Stream{}, fmt.Errorf("%w: read answered %v", ErrReply, reply)
 	}
-	st := hub.Stream{Position: hub.Position{Seq: uint64(seq), Epoch: epoch}, Recovered: recovered == 1}
+	st := hub.Stream{Position: hub.Position{Seq: uint64(seq), Epoch: epoch}, Recovered: recovered == 1, Stale: stale}
 	if len(list) > 0 {
 		st.Entries = make([]hub.Entry, len(list))
 	}

@@ -89,7 +89,11 @@ type Store struct {
 	tokens atomic.Uint64 // appends made, each one's token (appendScript)
 }
 
-var _ hub.Store = (*Store)(nil)
+var (
+	_ hub.Store            = (*Store)(nil)
+	_ hub.ConditionalStore = (*Store)(nil)
+	_ hub.Staler           = (*Store)(nil)
+)
 
 // New returns a store on the Redis at cfg.URL. It does not connect: a Redis
 // that is down makes the calls fail until it is back (see Ping).
@@ -177,21 +181,37 @@ func (s *Store) cutoff() int64 {
 
 // Append implements hub.Store.
 func (s *Store) Append(ctx context.Context, k hub.Key, kind hub.Kind, ts int64, data []byte) (hub.Position, error) {
+	pos, _, err := s.AppendIf(ctx, k, 0, kind, ts, data)
+	return pos, err
+}
+
+// AppendIf implements hub.ConditionalStore: the comparison with the last
+// entry is part of the append script.
+func (s *Store) AppendIf(ctx context.Context, k hub.Key, cond hub.Condition, kind hub.Kind, ts int64, data []byte) (hub.Position, bool, error) {
 	reply, err := s.run(ctx, appendScript, s.keys(k),
 		s.candidate(), ts, int(kind), data, s.cfg.HistorySize, s.cutoff(), s.cfg.KeyTTL.Milliseconds(),
-		s.id, s.tokens.Add(1))
+		s.id, s.tokens.Add(1), int(cond))
 	if err != nil {
-		return hub.Position{}, fmt.Errorf("redisstore: append: %w", err)
+		return hub.Position{}, false, fmt.Errorf("redisstore: append: %w", err)
 	}
-	if len(reply) != 2 {
-		return hub.Position{}, fmt.Errorf("%w: append answered %v", ErrReply, reply)
+	if len(reply) != 3 {
+		return hub.Position{}, false, fmt.Errorf("%w: append answered %v", ErrReply, reply)
 	}
 	seq, ok1 := reply[0].(int64)
 	epoch, ok2 := reply[1].(string)
-	if !ok1 || !ok2 || seq <= 0 {
-		return hub.Position{}, fmt.Errorf("%w: append answered %v", ErrReply, reply)
+	appended, ok3 := reply[2].(int64)
+	if !ok1 || !ok2 || !ok3 || (appended == 1 && seq <= 0) {
+		return hub.Position{}, false, fmt.Errorf("%w: append answered %v", ErrReply, reply)
 	}
-	return hub.Position{Seq: uint64(seq), Epoch: epoch}, nil
+	return hub.Position{Seq: uint64(seq), Epoch: epoch}, appended == 1, nil
+}
+
+// SetStale implements hub.Staler.
+func (s *Store) SetStale(ctx context.Context, k hub.Key, since int64) error {
+	if _, err := s.batch.run(ctx, staleScript, s.keys(k), s.candidate(), since, s.cfg.KeyTTL.Milliseconds()); err != nil {
+		return fmt.Errorf("redisstore: mark stale: %w", err)
+	}
+	return nil
 }
 
 // Last implements hub.Store.

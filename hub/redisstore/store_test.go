@@ -211,7 +211,7 @@ func TestAppendSentTwiceIsAppendedOnce(t *testing.T) {
 	k := hub.Key{App: "a", ID: fmt.Sprint(time.Now().UnixNano())}
 	send := func(st *Store, token uint64, data string) []any {
 		reply, err := appendScript.Run(ctx, st.client, st.keys(k), st.candidate(), time.Now().UnixMilli(), int(hub.Text), data,
-			st.cfg.HistorySize, st.cutoff(), st.cfg.KeyTTL.Milliseconds(), st.id, token).Slice()
+			st.cfg.HistorySize, st.cutoff(), st.cfg.KeyTTL.Milliseconds(), st.id, token, 0).Slice()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -229,5 +229,43 @@ func TestAppendSentTwiceIsAppendedOnce(t *testing.T) {
 	st, err := s.Since(ctx, k, 0)
 	if err != nil || seqsOf(st.Entries) != "[1 2 3]" || string(st.Entries[0].Data) != "1" || string(st.Entries[1].Data) != "2" {
 		t.Fatalf("history = %+v, %v: want 1, 2, 3 each once", st, err)
+	}
+}
+
+// TestAppendIf: the conditional append compares with the last entry in
+// the script, as the memory store does (the same cases as hub's test).
+func TestAppendIf(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t, Config{})
+	k := hub.Key{App: "a", ID: fmt.Sprint(time.Now().UnixNano())}
+	cases := []struct {
+		cond     hub.Condition
+		kind     hub.Kind
+		ts       int64
+		data     string
+		appended bool
+	}{
+		{hub.IfChanged | hub.IfNewer, hub.Text, 100, `1`, true},
+		{hub.IfChanged, hub.Text, 200, `1`, false},
+		{hub.IfChanged, hub.Binary, 200, `1`, true},
+		{0, hub.Binary, 200, `1`, true},
+		{hub.IfChanged | hub.IfNewer, hub.Text, 300, `2`, true},
+		{hub.IfNewer, hub.Text, 250, `3`, false},
+		{hub.IfChanged, hub.Text, 250, `3`, true},
+		{hub.IfChanged | hub.IfNewer, hub.Text, 250, "4:with:colons", true},
+		{hub.IfChanged, hub.Text, 260, "4:with:colons", false},
+	}
+	var seq uint64
+	for i, tc := range cases {
+		pos, appended, err := s.AppendIf(ctx, k, tc.cond, tc.kind, tc.ts, []byte(tc.data))
+		if err != nil {
+			t.Fatalf("case %d: %v", i, err)
+		}
+		if tc.appended {
+			seq++
+		}
+		if appended != tc.appended || pos.Seq != seq {
+			t.Fatalf("case %d (%+v): appended %v at seq %d, want %v at %d", i, tc, appended, pos.Seq, tc.appended, seq)
+		}
 	}
 }

@@ -14,8 +14,19 @@ const (
 )
 
 // recover sends, for a new subscription, what follows the ack: the last
-// value without since, else the replay or a gap and the last value.
+// value without since, else the replay or a gap and the last value; then,
+// if the key's source is failing, the stale notice.
 func (s *session) recover(sub *subscription, since map[string]since, st hub.Stream) {
+	s.replayStream(sub, since, st)
+	if st.Stale != 0 {
+		f := s.handler.hub.Encode(sub.key, hub.Entry{Kind: hub.Stale, TS: st.Stale})
+		s.conn.Send(f)
+		f.Release()
+	}
+}
+
+// replayStream is recover's part before the notice.
+func (s *session) replayStream(sub *subscription, since map[string]since, st hub.Stream) {
 	sub.epoch = st.Epoch
 	at, ok := since[sub.key.ID]
 	if !ok {

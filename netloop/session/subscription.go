@@ -56,6 +56,9 @@ func newSubscription(k hub.Key, c netloop.Conn, maxHeld int, wakes bool) *subscr
 // recovers, skipped if already sent, and else queued to the connection,
 // whose writer the hub wakes at the end of the fan-out.
 func (s *subscription) Send(seq uint64, epoch string, f *frame.Frame) bool {
+	if seq == 0 { // a notice: no place in the seqs
+		return s.deliver(f)
+	}
 	if r := s.recovery.Load(); r != nil && r.hold(seq, f) {
 		return true
 	}
@@ -66,6 +69,12 @@ func (s *subscription) Send(seq uint64, epoch string, f *frame.Frame) bool {
 		return true
 	}
 	s.sent.Store(seq)
+	return s.deliver(f)
+}
+
+// deliver queues f to the connection, or sends it when the hub does not
+// wake the writers.
+func (s *subscription) deliver(f *frame.Frame) bool {
 	if s.queue {
 		return s.conn.Queue(f)
 	}

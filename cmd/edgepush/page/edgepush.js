@@ -25,6 +25,8 @@ const defaults = Object.freeze({
   window: 4,              // requests awaiting an answer at once
   onState() {},           // (state, detail)
   onGap() {},             // ({app, id, reason, since, seq, epoch, local})
+  onStale() {},           // ({app, id, since}): the key's source has been failing since (unix ms)
+  onFresh() {},           // ({app, id}): the key's source answers again; its next value follows
   onError() {},           // ({code, msg, ref, op, app, ids, retryIn})
   onAck() {},             // ({app, ids, keys}) for each acknowledged sub
   onDuplicate() {},       // (push) for a push dropped as already seen
@@ -403,6 +405,8 @@ export class EdgePush {
       case "ack": this.#onAck(message); break;
       case "error": this.#onErrorAnswer(message); break;
       case "gap": this.#onGap(message); break;
+      case "stale": this.#onNotice(this.#options.onStale, message, { since: Number(message.since) }); break;
+      case "fresh": this.#onNotice(this.#options.onFresh, message, {}); break;
       default: break; // an op of a later protocol version: ignored
     }
   }
@@ -536,6 +540,14 @@ export class EdgePush {
     const op = request.op === "refresh" ? "sub" : request.op;
     const ids = request.op === "unsub" ? request.ids : request.keys.map(key => key.id);
     return { op, app: request.app, ids };
+  }
+
+  // onNotice passes a stale or fresh notice of a subscribed key to handler.
+  #onNotice(handler, message, extra) {
+    const key = this.#find(message.app, message.id);
+    if (!key) { this.stats.ignored++; return; }
+    key.stale = handler === this.#options.onStale;
+    this.#call(handler, { app: key.app, id: key.id, ...extra });
   }
 
   #onGap(message) {
