@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"edgepush/sources/datacenter"
 )
 
 // countingDataCenter answers GET /realtime with a value per id that
@@ -26,19 +27,10 @@ type countingDataCenter struct {
 
 func (d *countingDataCenter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	node := strings.TrimPrefix(r.UserAgent(), "edgepush-poller/")
-	var app string
-	var ids []string
-	for _, part := range strings.Split(r.URL.RawQuery, "&") {
-		name, value, _ := strings.Cut(part, "=")
-		switch name {
-		case "app":
-			app, _ = url.QueryUnescape(value)
-		case "ids":
-			for _, raw := range strings.Split(value, ",") {
-				id, _ := url.QueryUnescape(raw)
-				ids = append(ids, id)
-			}
-		}
+	app, ids, err := datacenter.ParseQuery(r.URL.RawQuery, datacenter.DefaultMaxIDs)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
 	}
 	version := int64(time.Since(d.start) / d.step)
 	ts := d.start.Add(time.Duration(version) * d.step).UnixMilli()
@@ -167,8 +159,9 @@ func TestClusterPollsEachIDOnce(t *testing.T) {
 		t.Fatalf("%d of %d ids polled: %v", len(owners), len(ids), owners)
 	}
 	a.Kill()
+	killed := time.Now()
 	// pb takes over once pa's heartbeat is older than the poller's 6 s.
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := killed.Add(30 * time.Second)
 	for {
 		time.Sleep(time.Second)
 		asked := dc.reset()
@@ -177,6 +170,7 @@ func TestClusterPollsEachIDOnce(t *testing.T) {
 			all = all && byNode["pb"] > 0 && byNode["pa"] == 0
 		}
 		if all {
+			t.Logf("pb polls every id within %v of kill -9 of pa", time.Since(killed).Round(time.Second))
 			break
 		}
 		if time.Now().After(deadline) {

@@ -16,6 +16,7 @@ import (
 
 	"edgepush/frame"
 	"edgepush/hub"
+	"edgepush/internal/jsonapi"
 )
 
 // APIConfig tunes the publish API. The zero value works.
@@ -34,16 +35,15 @@ func (c APIConfig) withDefaults() APIConfig {
 
 // Error codes of the publish API, sent as {"error":{"code":...,"msg":...}}.
 const (
-	codeBadRequest       = "bad_request"        // missing app or id, unreadable body
-	codeBadKey           = "bad_key"            // app or id fails hub.Key.Validate
-	codeBadJSON          = "bad_json"           // application/json body is not a JSON value
-	codeBadUTF8          = "bad_utf8"           // text/plain body is not UTF-8
-	codeTooLarge         = "too_large"          // body over MaxBody
-	codeUnsupportedMedia = "unsupported_media"  // Content-Type missing or not handled
-	codeMethodNotAllowed = "method_not_allowed" // wrong method for the route
-	codeNotFound         = "not_found"          // no such route
-	codeUnavailable      = "unavailable"        // the store or the bus failed; retry
-	codeInternal         = "internal"           // anything else on the server's side
+	codeBadRequest       = "bad_request"       // missing app or id, unreadable body
+	codeBadKey           = "bad_key"           // app or id fails hub.Key.Validate
+	codeBadJSON          = "bad_json"          // application/json body is not a JSON value
+	codeBadUTF8          = "bad_utf8"          // text/plain body is not UTF-8
+	codeTooLarge         = "too_large"         // body over MaxBody
+	codeUnsupportedMedia = "unsupported_media" // Content-Type missing or not handled
+	codeNotFound         = "not_found"         // no such route
+	codeUnavailable      = "unavailable"       // the store or the bus failed; retry
+	codeInternal         = "internal"          // anything else on the server's side
 )
 
 // Subscriptions answers who watches the ids of an app: this node's hub
@@ -93,33 +93,17 @@ func NewAPI(cfg APIConfig, deps Deps) http.Handler {
 	}
 	a := &api{cfg: cfg.withDefaults(), pub: deps.Publisher, subs: deps.Subscriptions, ready: deps.Ready, metrics: deps.Metrics, logger: logger}
 	mux := http.NewServeMux()
-	mux.Handle("/v1/publish", allow(a.publish, http.MethodPost))
+	mux.Handle("/v1/publish", jsonapi.Allow(a.publish, http.MethodPost))
 	if a.subs != nil {
-		mux.Handle("/v1/subscriptions", allow(a.subscriptions, http.MethodGet, http.MethodHead))
+		mux.Handle("/v1/subscriptions", jsonapi.Allow(a.subscriptions, http.MethodGet, http.MethodHead))
 	}
-	mux.Handle("/readyz", allow(a.readiness, http.MethodGet, http.MethodHead))
-	mux.Handle("/healthz", allow(a.health, http.MethodGet, http.MethodHead))
-	mux.Handle("/metrics", allow(a.writeMetrics, http.MethodGet, http.MethodHead))
+	mux.Handle("/readyz", jsonapi.Allow(a.readiness, http.MethodGet, http.MethodHead))
+	mux.Handle("/healthz", jsonapi.Allow(a.health, http.MethodGet, http.MethodHead))
+	mux.Handle("/metrics", jsonapi.Allow(a.writeMetrics, http.MethodGet, http.MethodHead))
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
-		writeError(w, http.StatusNotFound, codeNotFound, "no such route")
+		jsonapi.WriteError(w, http.StatusNotFound, codeNotFound, "no such route")
 	})
 	return mux
-}
-
-// allow answers 405 with an Allow header to a request whose method is not
-// one of methods, and passes the others to next.
-func allow(next http.HandlerFunc, methods ...string) http.Handler {
-	list := strings.Join(methods, ", ")
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		for _, m := range methods {
-			if r.Method == m {
-				next(w, r)
-				return
-			}
-		}
-		w.Header().Set("Allow", list)
-		writeError(w, http.StatusMethodNotAllowed, codeMethodNotAllowed, "method "+r.Method+" not allowed; use "+list)
-	})
 }
 
 // apiError is a failed request: its status, code and a message safe to
@@ -141,7 +125,7 @@ func (a *api) publish(w http.ResponseWriter, r *http.Request) {
 	k := hub.Key{App: r.URL.Query().Get("app"), ID: r.URL.Query().Get("id")}
 	kind, data, aerr := a.readPush(w, r, k)
 	if aerr != nil {
-		writeError(w, aerr.status, aerr.code, aerr.msg)
+		jsonapi.WriteError(w, aerr.status, aerr.code, aerr.msg)
 		return
 	}
 	res, err := a.pub.Publish(r.Context(), k, kind, data)
@@ -149,7 +133,7 @@ func (a *api) publish(w http.ResponseWriter, r *http.Request) {
 		a.failPublish(w, r, k, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, publishReply{Seq: res.Seq, Epoch: res.Epoch, Delivered: res.Delivered})
+	jsonapi.WriteJSON(w, http.StatusOK, publishReply{Seq: res.Seq, Epoch: res.Epoch, Delivered: res.Delivered})
 }
 
 // readPush checks the key and the Content-Type, reads the body and returns
@@ -275,25 +259,25 @@ func textData(body []byte) ([]byte, *apiError) {
 func (a *api) failPublish(w http.ResponseWriter, r *http.Request, k hub.Key, err error) {
 	switch {
 	case errors.Is(err, hub.ErrInvalidJSON):
-		writeError(w, http.StatusBadRequest, codeBadJSON, "body is not a JSON value")
+		jsonapi.WriteError(w, http.StatusBadRequest, codeBadJSON, "body is not a JSON value")
 	case errors.Is(err, hub.ErrEmptyKey), errors.Is(err, hub.ErrKeyTooLong),
 		errors.Is(err, hub.ErrKeyControl), errors.Is(err, hub.ErrKeyUTF8):
 		e := keyError(err)
-		writeError(w, e.status, e.code, e.msg)
+		jsonapi.WriteError(w, e.status, e.code, e.msg)
 	case r.Context().Err() != nil: // the client left; no one reads the answer
 		a.logger.Debug("api: publish abandoned by the client", "app", k.App, "id", k.ID, "err", err)
-		writeError(w, http.StatusInternalServerError, codeInternal, "internal error")
+		jsonapi.WriteError(w, http.StatusInternalServerError, codeInternal, "internal error")
 	case errors.Is(err, hub.ErrStore), errors.Is(err, hub.ErrBus):
 		a.logger.Error("api: publish failed", "app", k.App, "id", k.ID, "err", err)
-		writeError(w, http.StatusServiceUnavailable, codeUnavailable, "publish not accepted; retry")
+		jsonapi.WriteError(w, http.StatusServiceUnavailable, codeUnavailable, "publish not accepted; retry")
 	default:
 		a.logger.Error("api: publish failed", "app", k.App, "id", k.ID, "err", err)
-		writeError(w, http.StatusInternalServerError, codeInternal, "internal error")
+		jsonapi.WriteError(w, http.StatusInternalServerError, codeInternal, "internal error")
 	}
 }
 
 func (a *api) health(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	jsonapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 // readiness answers /readyz: 200 when the node can take publishes and
@@ -303,11 +287,11 @@ func (a *api) readiness(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := a.ready(ctx); err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
+			jsonapi.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	jsonapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
 func (a *api) writeMetrics(w http.ResponseWriter, _ *http.Request) {
@@ -318,32 +302,6 @@ func (a *api) writeMetrics(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(buf.Bytes())
-}
-
-// errorReply is the body of every failed request.
-type errorReply struct {
-	Error errorBody `json:"error"`
-}
-
-type errorBody struct {
-	Code string `json:"code"`
-	Msg  string `json:"msg"`
-}
-
-func writeError(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, errorReply{Error: errorBody{Code: code, Msg: msg}})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	body, err := json.Marshal(v)
-	if err != nil { // the API's own reply types always marshal
-		status, body = http.StatusInternalServerError, []byte(`{"error":{"code":"internal","msg":"internal error"}}`)
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(body, '\n'))
 }
 
 // formatBytes writes n as a whole number of MiB or KiB when it is one.

@@ -19,6 +19,7 @@ import (
 
 	"edgepush/frame"
 	"edgepush/hub"
+	"edgepush/internal/jsonapi"
 )
 
 // recorder is a hub.Subscriber that keeps a copy of every frame queued to it.
@@ -123,12 +124,12 @@ func decodeBinary(t *testing.T, b []byte) (app, id string, seq uint64, ts int64,
 }
 
 // errorBodyOf checks that resp is a JSON error reply and returns its code.
-func errorBodyOf(t *testing.T, resp *http.Response) errorBody {
+func errorBodyOf(t *testing.T, resp *http.Response) jsonapi.ErrorBody {
 	t.Helper()
 	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("error Content-Type = %q, want application/json", ct)
 	}
-	var reply errorReply
+	var reply jsonapi.ErrorReply
 	dec := json.NewDecoder(resp.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&reply); err != nil {

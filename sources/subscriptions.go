@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"edgepush/hub"
+	"edgepush/internal/jsonapi"
 )
 
 // appReply is the answer of GET /v1/subscriptions?app=A.
@@ -24,34 +25,34 @@ func (a *api) subscriptions(w http.ResponseWriter, r *http.Request) {
 	for name, values := range q {
 		switch {
 		case name != "app" && name != "id":
-			writeError(w, http.StatusBadRequest, codeBadRequest, "unknown parameter "+name+"; use app and id")
+			jsonapi.WriteError(w, http.StatusBadRequest, codeBadRequest, "unknown parameter "+name+"; use app and id")
 			return
 		case len(values) > 1:
-			writeError(w, http.StatusBadRequest, codeBadRequest, name+" given more than once")
+			jsonapi.WriteError(w, http.StatusBadRequest, codeBadRequest, name+" given more than once")
 			return
 		}
 	}
 	app, id, hasID := q.Get("app"), q.Get("id"), q.Has("id")
 	if hasID {
 		if err := checkKey(hub.Key{App: app, ID: id}); err != nil {
-			writeError(w, err.status, err.code, err.msg)
+			jsonapi.WriteError(w, err.status, err.code, err.msg)
 			return
 		}
 	} else if err := checkKey(hub.Key{App: app, ID: "-"}); err != nil {
-		writeError(w, err.status, err.code, err.msg)
+		jsonapi.WriteError(w, err.status, err.code, err.msg)
 		return
 	}
 	ids, err := a.subs.App(r.Context(), app)
 	if err != nil {
 		a.logger.Error("api: subscriptions failed", "app", app, "err", err)
-		writeError(w, http.StatusServiceUnavailable, codeUnavailable, "subscriptions unavailable; retry")
+		jsonapi.WriteError(w, http.StatusServiceUnavailable, codeUnavailable, "subscriptions unavailable; retry")
 		return
 	}
 	if ids == nil {
 		ids = []hub.KeyCount{}
 	}
 	if !hasID {
-		writeJSON(w, http.StatusOK, appReply{App: app, IDs: ids})
+		jsonapi.WriteJSON(w, http.StatusOK, appReply{App: app, IDs: ids})
 		return
 	}
 	reply := keyReply{App: app, KeyCount: hub.KeyCount{ID: id, Nodes: map[string]int{}}}
@@ -60,5 +61,5 @@ func (a *api) subscriptions(w http.ResponseWriter, r *http.Request) {
 			reply.KeyCount = kc
 		}
 	}
-	writeJSON(w, http.StatusOK, reply)
+	jsonapi.WriteJSON(w, http.StatusOK, reply)
 }

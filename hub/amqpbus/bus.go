@@ -95,14 +95,14 @@ func CheckURLs(urls []string) error {
 	}
 	for _, raw := range urls {
 		if _, err := amqp.ParseURI(raw); err != nil {
-			return fmt.Errorf("%w: %q: %v", ErrURL, redact(raw), err)
+			return fmt.Errorf("%w: %q: %v", ErrURL, Redact(raw), err)
 		}
 	}
 	return nil
 }
 
-// redact drops the password from a URL for messages.
-func redact(raw string) string {
+// Redact drops the password from a URL, for messages and logs.
+func Redact(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.User == nil {
 		return raw

@@ -1,8 +1,6 @@
 package amqpsource
 
 import (
-	"errors"
-	"fmt"
 	"os"
 	"testing"
 
@@ -13,23 +11,7 @@ import (
 // (then the tests that need it skip, except under CI, where they fail).
 var broker *testsvc.RabbitMQ
 
-func TestMain(m *testing.M) {
-	q, err := testsvc.StartRabbitMQ()
-	switch {
-	case err == nil:
-		broker = q
-	case errors.Is(err, testsvc.ErrMissing) && os.Getenv("CI") == "":
-		fmt.Fprintf(os.Stderr, "amqpsource tests skip: %v\n", err)
-	default:
-		fmt.Fprintf(os.Stderr, "amqpsource tests: %v\n", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	if broker != nil {
-		broker.Stop()
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testsvc.Main(m, "amqpsource", testsvc.StartRabbitMQ, &broker)) }
 
 func needBroker(t *testing.T) *testsvc.RabbitMQ {
 	t.Helper()

@@ -9,6 +9,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"edgepush/hub"
+	"edgepush/hub/amqpbus"
 )
 
 // The connection's life: dial the URLs in turn, with backoff; on a
@@ -37,7 +38,7 @@ func (s *Source) Run(ctx context.Context) {
 			delay = s.cfg.BackoffMin // a connection that worked starts the backoff over
 		}
 		s.setState(State{Err: err})
-		s.logs.warn("connect", "amqp source: not consuming; retrying", "queue", s.cfg.Queue, "url", redact(raw), "err", err, "retry_in", delay)
+		s.logs.warn("connect", "amqp source: not consuming; retrying", "queue", s.cfg.Queue, "url", amqpbus.Redact(raw), "err", err, "retry_in", delay)
 		if !sleep(ctx, delay) {
 			break
 		}
@@ -58,7 +59,7 @@ func (s *Source) connect(ctx context.Context, raw string) (bool, error) {
 		Properties: amqp.Table{"connection_name": "edgepush amqpsource " + s.cfg.Queue},
 	})
 	if err != nil {
-		return false, fmt.Errorf("amqpsource: dial %s: %w", redact(raw), err)
+		return false, fmt.Errorf("amqpsource: dial %s: %w", amqpbus.Redact(raw), err)
 	}
 	defer conn.Close()
 	lost := conn.NotifyClose(make(chan *amqp.Error, 1))
@@ -69,7 +70,7 @@ func (s *Source) connect(ctx context.Context, raw string) (bool, error) {
 		}
 		if !consumed {
 			s.connects.Add(1)
-			s.logger.Info("amqp source consuming", "queue", s.cfg.Queue, "url", redact(raw))
+			s.logger.Info("amqp source consuming", "queue", s.cfg.Queue, "url", amqpbus.Redact(raw))
 		}
 		s.setState(State{Connected: true, Consuming: true})
 		failed := s.serve(ctx, deliveries)

@@ -103,20 +103,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	amqp "github.com/rabbitmq/amqp091-go"
-
 	"edgepush/hub"
+	"edgepush/hub/amqpbus"
 	"edgepush/sources"
 )
 
 // Errors of New and of the source's state.
 var (
-	ErrURL        = errors.New("amqpsource: bad URL")
+	ErrURL        = amqpbus.ErrURL // the URLs are checked as the bus checks its own
 	ErrConfig     = errors.New("amqpsource: bad config")
 	ErrNoQueue    = errors.New("amqpsource: queue not found")
 	ErrNotRunning = errors.New("amqpsource: not running")
@@ -195,7 +193,7 @@ func (c Config) withDefaults() Config {
 
 // check reports the first field of c, with its defaults, that is wrong.
 func (c Config) check() error {
-	if err := checkURLs(c.URLs); err != nil {
+	if err := amqpbus.CheckURLs(c.URLs); err != nil {
 		return err
 	}
 	switch {
@@ -218,29 +216,6 @@ func (c Config) check() error {
 		}
 	}
 	return nil
-}
-
-// checkURLs reports whether there is a URL and every one is an AMQP URL.
-func checkURLs(urls []string) error {
-	if len(urls) == 0 {
-		return fmt.Errorf("%w: no URL", ErrURL)
-	}
-	for _, raw := range urls {
-		if _, err := amqp.ParseURI(raw); err != nil {
-			return fmt.Errorf("%w: %q: %v", ErrURL, redact(raw), err)
-		}
-	}
-	return nil
-}
-
-// redact drops the password from a URL for messages.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	u.User = url.User(u.User.Username())
-	return u.String()
 }
 
 // Stats are a source's counters since New.

@@ -7,18 +7,18 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strings"
 	"time"
+
+	"edgepush/internal/jsonapi"
 )
 
 // Error codes of the API, sent as {"error":{"code":...,"msg":...}}.
 const (
-	codeBadRequest       = "bad_request"        // missing or bad app or ids, bad control body
-	codeTooManyIDs       = "too_many_ids"       // more ids than MaxIDs in one request
-	codeMethodNotAllowed = "method_not_allowed" // wrong method for the route
-	codeNotFound         = "not_found"          // no such route
-	codeUnavailable      = "unavailable"        // injected 5xx
-	codeTimeout          = "timeout"            // injected timeout, after Hang
+	codeBadRequest  = "bad_request"  // missing or bad app or ids, bad control body
+	codeTooManyIDs  = "too_many_ids" // more ids than MaxIDs in one request
+	codeNotFound    = "not_found"    // no such route
+	codeUnavailable = "unavailable"  // injected 5xx
+	codeTimeout     = "timeout"      // injected timeout, after Hang
 )
 
 // maxControlBody is the largest body of POST /control.
@@ -26,33 +26,17 @@ const maxControlBody = 64 << 10
 
 func (s *Sim) newHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/realtime", allow(s.realtime, http.MethodGet))
-	mux.Handle("/healthz", allow(health, http.MethodGet, http.MethodHead))
-	mux.Handle("/control", allow(s.control, http.MethodGet, http.MethodPost))
+	mux.Handle("/realtime", jsonapi.Allow(s.realtime, http.MethodGet))
+	mux.Handle("/healthz", jsonapi.Allow(health, http.MethodGet, http.MethodHead))
+	mux.Handle("/control", jsonapi.Allow(s.control, http.MethodGet, http.MethodPost))
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
-		writeError(w, http.StatusNotFound, codeNotFound, "no such route; use /realtime, /healthz or /control")
+		jsonapi.WriteError(w, http.StatusNotFound, codeNotFound, "no such route; use /realtime, /healthz or /control")
 	})
 	return mux
 }
 
-// allow answers 405 with an Allow header to a request whose method is not
-// one of methods, and passes the others to next.
-func allow(next http.HandlerFunc, methods ...string) http.Handler {
-	list := strings.Join(methods, ", ")
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		for _, m := range methods {
-			if r.Method == m {
-				next(w, r)
-				return
-			}
-		}
-		w.Header().Set("Allow", list)
-		writeError(w, http.StatusMethodNotAllowed, codeMethodNotAllowed, "method "+r.Method+" not allowed; use "+list)
-	})
-}
-
 func health(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	jsonapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 // realtime answers GET /realtime?app=A&ids=X,Y: getRealTimeData(A, ids).
@@ -64,7 +48,7 @@ func (s *Sim) realtime(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, ErrTooManyIDs) {
 			code = codeTooManyIDs
 		}
-		writeError(w, http.StatusBadRequest, code, err.Error())
+		jsonapi.WriteError(w, http.StatusBadRequest, code, err.Error())
 		return
 	}
 	fault, delay := s.take(app, ids, s.cfg.Now())
@@ -74,13 +58,13 @@ func (s *Sim) realtime(w http.ResponseWriter, r *http.Request) {
 	}
 	switch fault {
 	case Fault5xx:
-		writeError(w, http.StatusServiceUnavailable, codeUnavailable, "injected failure: the data center is unavailable")
+		jsonapi.WriteError(w, http.StatusServiceUnavailable, codeUnavailable, "injected failure: the data center is unavailable")
 		return
 	case FaultTimeout:
 		if !wait(ctx, s.cfg.Hang) {
 			abort()
 		}
-		writeError(w, http.StatusGatewayTimeout, codeTimeout, "injected failure: no answer for "+s.cfg.Hang.String())
+		jsonapi.WriteError(w, http.StatusGatewayTimeout, codeTimeout, "injected failure: no answer for "+s.cfg.Hang.String())
 		return
 	}
 	appJSON, itemsJSON := s.answer(app, ids)
@@ -124,7 +108,7 @@ func (s *Sim) writeHuge(ctx context.Context, w http.ResponseWriter, appJSON, ite
 	head := append(append([]byte(`{"app":`), appJSON...), `,"pad":"`...)
 	tail := append(append([]byte(`","items":`), itemsJSON...), "}\n"...)
 	pad := max(s.cfg.HugeSize-len(head)-len(tail), 0)
-	setJSONHeaders(w)
+	jsonapi.SetHeaders(w)
 	w.WriteHeader(http.StatusOK)
 	if _, err := w.Write(head); err != nil {
 		abort()
@@ -200,7 +184,7 @@ func (s *Sim) control(w http.ResponseWriter, r *http.Request) {
 			err = s.Inject(in)
 		}
 		if err != nil {
-			writeError(w, http.StatusBadRequest, codeBadRequest, err.Error())
+			jsonapi.WriteError(w, http.StatusBadRequest, codeBadRequest, err.Error())
 			return
 		}
 	}
@@ -219,7 +203,7 @@ func (s *Sim) control(w http.ResponseWriter, r *http.Request) {
 			st.Until = until.UnixMilli()
 		}
 	}
-	writeJSON(w, http.StatusOK, st)
+	jsonapi.WriteJSON(w, http.StatusOK, st)
 }
 
 // readControl reads the body of POST /control: one JSON object with only
@@ -256,37 +240,8 @@ func readControl(w http.ResponseWriter, r *http.Request) (Injection, error) {
 	return in, nil
 }
 
-// errorReply is the body of every failed request.
-type errorReply struct {
-	Error errorBody `json:"error"`
-}
-
-type errorBody struct {
-	Code string `json:"code"`
-	Msg  string `json:"msg"`
-}
-
-func writeError(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, errorReply{Error: errorBody{Code: code, Msg: msg}})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	body, err := json.Marshal(v)
-	if err != nil { // the API's own reply types always marshal
-		status, body = http.StatusInternalServerError, []byte(`{"error":{"code":"internal","msg":"internal error"}}`)
-	}
-	writeBody(w, status, append(body, '\n'))
-}
-
 func writeBody(w http.ResponseWriter, status int, body []byte) {
-	setJSONHeaders(w)
+	jsonapi.SetHeaders(w)
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
-}
-
-func setJSONHeaders(w http.ResponseWriter) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Cache-Control", "no-store")
 }

@@ -3,6 +3,7 @@ package datacenter
 import (
 	"bytes"
 	"context"
+	"edgepush/internal/jsonapi"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -78,7 +79,7 @@ func (a answer) errorCode(t *testing.T, status int) string {
 	if a.status != status {
 		t.Fatalf("status %d, want %d: %s", a.status, status, a.body)
 	}
-	var e errorReply
+	var e jsonapi.ErrorReply
 	if err := json.Unmarshal(a.body, &e); err != nil || e.Error.Code == "" || e.Error.Msg == "" {
 		t.Fatalf("body %s is not a JSON error (%v)", a.body, err)
 	}

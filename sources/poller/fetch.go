@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"edgepush/hub"
+	"edgepush/sources/datacenter"
 	"edgepush/sources/value"
 )
 
@@ -52,30 +53,7 @@ func batches(base, app string, ids []string, maxURL, maxIDs int) [][]string {
 // a comma in an id is %2C and the list splits on the literal commas.
 func requestURL(base, app string, ids []string) string {
 	endpoint, _ := realtimeURL(base)
-	var b strings.Builder
-	b.WriteString(endpoint)
-	b.WriteString("?app=")
-	b.WriteString(url.QueryEscape(app))
-	b.WriteString("&ids=")
-	for i, id := range ids {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(url.QueryEscape(id))
-	}
-	return b.String()
-}
-
-// answer is the data center's reply.
-type answer struct {
-	App   string `json:"app"`
-	Items []item `json:"items"`
-}
-
-type item struct {
-	ID    string          `json:"id"`
-	TS    int64           `json:"ts"`
-	Value json.RawMessage `json:"value"`
+	return endpoint + "?" + datacenter.Query(app, ids)
 }
 
 // errFetch is a failed request, with the reason it is counted under.
@@ -88,42 +66,42 @@ func (e *errFetch) Error() string { return e.reason + ": " + e.err.Error() }
 func (e *errFetch) Unwrap() error { return e.err }
 
 // fetch asks the data center for ids of app.
-func (p *Poller) fetch(ctx context.Context, app string, ids []string) (answer, error) {
+func (p *Poller) fetch(ctx context.Context, app string, ids []string) (datacenter.Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, requestURL(p.cfg.URL, app, ids), nil)
 	if err != nil {
-		return answer{}, &errFetch{reasonTransport, err}
+		return datacenter.Response{}, &errFetch{reasonTransport, err}
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "edgepush-poller/"+p.members.Node()) // which node asks, for the data center's logs
 	resp, err := p.cfg.Client.Do(req)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
-			return answer{}, &errFetch{reasonTimeout, err}
+			return datacenter.Response{}, &errFetch{reasonTimeout, err}
 		}
-		return answer{}, &errFetch{reasonTransport, err}
+		return datacenter.Response{}, &errFetch{reasonTransport, err}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		return answer{}, &errFetch{reasonStatus, fmt.Errorf("%s", resp.Status)}
+		return datacenter.Response{}, &errFetch{reasonStatus, fmt.Errorf("%s", resp.Status)}
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, p.cfg.MaxBody+1))
 	switch {
 	case errors.Is(err, context.DeadlineExceeded) || (err != nil && ctx.Err() != nil):
-		return answer{}, &errFetch{reasonTimeout, err}
+		return datacenter.Response{}, &errFetch{reasonTimeout, err}
 	case err != nil:
-		return answer{}, &errFetch{reasonTransport, err}
+		return datacenter.Response{}, &errFetch{reasonTransport, err}
 	case int64(len(body)) > p.cfg.MaxBody:
-		return answer{}, &errFetch{reasonTooLarge, fmt.Errorf("answer over %d bytes", p.cfg.MaxBody)}
+		return datacenter.Response{}, &errFetch{reasonTooLarge, fmt.Errorf("answer over %d bytes", p.cfg.MaxBody)}
 	}
-	var a answer
+	var a datacenter.Response
 	if err := json.Unmarshal(body, &a); err != nil {
-		return answer{}, &errFetch{reasonBadJSON, err}
+		return datacenter.Response{}, &errFetch{reasonBadJSON, err}
 	}
 	if a.App != app {
-		return answer{}, &errFetch{reasonBadJSON, fmt.Errorf("answer for app %q, asked %q", a.App, app)}
+		return datacenter.Response{}, &errFetch{reasonBadJSON, fmt.Errorf("answer for app %q, asked %q", a.App, app)}
 	}
 	return a, nil
 }
@@ -149,12 +127,12 @@ func (p *Poller) fetchAndPublish(ctx context.Context, app string, ids []string) 
 // pick returns the items worth publishing: asked for, with a valid id and
 // a JSON value, one per id (the latest ts of duplicates); the others are
 // counted.
-func (p *Poller) pick(app string, ids []string, items []item) []item {
+func (p *Poller) pick(app string, ids []string, items []datacenter.Item) []datacenter.Item {
 	asked := make(map[string]int, len(ids)) // id -> index in out, or -1
 	for _, id := range ids {
 		asked[id] = -1
 	}
-	out := make([]item, 0, len(items))
+	out := make([]datacenter.Item, 0, len(items))
 	for _, it := range items {
 		at, ok := asked[it.ID]
 		switch {
@@ -178,7 +156,7 @@ func (p *Poller) pick(app string, ids []string, items []item) []item {
 
 // publish publishes one polled value through the pipeline: only if it
 // changed (unless EveryPoll) and is not older than the last one.
-func (p *Poller) publish(ctx context.Context, app string, it item) {
+func (p *Poller) publish(ctx context.Context, app string, it datacenter.Item) {
 	cond := hub.IfNewer | hub.IfChanged
 	if p.cfg.EveryPoll {
 		cond = hub.IfNewer

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -17,6 +16,7 @@ import (
 
 	"edgepush/frame"
 	"edgepush/hub"
+	"edgepush/sources/datacenter"
 )
 
 // dataCenter is a scripted data center: it answers each request with
@@ -30,23 +30,10 @@ type dataCenter struct {
 }
 
 func (d *dataCenter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var app string
-	var ids []string
-	for _, part := range strings.Split(r.URL.RawQuery, "&") {
-		name, value, _ := strings.Cut(part, "=")
-		switch name {
-		case "app":
-			app, _ = url.QueryUnescape(value)
-		case "ids":
-			for _, raw := range strings.Split(value, ",") {
-				id, err := url.QueryUnescape(raw)
-				if err != nil {
-					http.Error(w, err.Error(), http.StatusBadRequest)
-					return
-				}
-				ids = append(ids, id)
-			}
-		}
+	app, ids, err := datacenter.ParseQuery(r.URL.RawQuery, datacenter.DefaultMaxIDs)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
 	}
 	d.mu.Lock()
 	d.asked = append(d.asked, ids)
@@ -71,10 +58,10 @@ func (d *dataCenter) set(answer func(w http.ResponseWriter, app string, ids []st
 // values answers every id asked with its value from vals, at ts.
 func values(ts int64, vals map[string]string) func(http.ResponseWriter, string, []string) {
 	return func(w http.ResponseWriter, app string, ids []string) {
-		a := answer{App: app, Items: []item{}}
+		a := datacenter.Response{App: app, Items: []datacenter.Item{}}
 		for _, id := range ids {
 			if v, ok := vals[id]; ok {
-				a.Items = append(a.Items, item{ID: id, TS: ts, Value: json.RawMessage(v)})
+				a.Items = append(a.Items, datacenter.Item{ID: id, TS: ts, Value: json.RawMessage(v)})
 			}
 		}
 		json.NewEncoder(w).Encode(a)
