@@ -68,14 +68,17 @@ func (c *conn) fail(code closeCode) {
 }
 
 // closeWith moves an open connection to phaseClosing and queues f as its
-// last frame; it does nothing if the connection is not open.
-func (c *conn) closeWith(f *frame.Frame, after afterWrite) {
+// last frame; it does nothing and reports false if the connection is not
+// open.
+func (c *conn) closeWith(f *frame.Frame, after afterWrite) bool {
 	defer f.Release()
 	if !c.phase.CompareAndSwap(int32(phaseOpen), int32(phaseClosing)) {
-		return
+		return false
 	}
+	c.server.open.Add(-1)
 	c.closingSince.Store(now())
 	c.enqueue(f, after, true)
+	return true
 }
 
 // handleClose answers a client's close frame (RFC 6455, section 5.5.1):

@@ -108,6 +108,10 @@ func (s *Server) onPrepare(nc netpoll.Connection) context.Context {
 // onClose runs once, when netpoll closes the connection and before it
 // closes the file descriptor.
 func (c *conn) onClose(netpoll.Connection) error {
+	if c.phase.CompareAndSwap(int32(phaseOpen), int32(phaseClosing)) {
+		c.server.open.Add(-1) // gone without a closing handshake
+		c.closingSince.Store(now())
+	}
 	c.wmu.Lock()
 	c.fdClosed = true
 	c.wmu.Unlock()

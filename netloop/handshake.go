@@ -103,8 +103,9 @@ func parseRequest(head []byte) (request, bool) {
 func (c *conn) upgrade(head []byte, req request, rt route) {
 	s := c.server
 	switch {
-	case s.closing.Load():
-		c.rejectHTTP(http.StatusServiceUnavailable, "")
+	case s.Draining():
+		c.recordReason(reasonHandshakeBad)
+		c.respond(unavailableResponse)
 		return
 	case len(req.origin) > 0 && !s.originAllowed(req.origin):
 		c.rejectHTTP(http.StatusForbidden, "origin not allowed")
@@ -136,6 +137,7 @@ func (c *conn) upgrade(head []byte, req request, rt route) {
 		response.Release() // timed out or shut down meanwhile
 		return
 	}
+	s.open.Add(1)
 	s.metrics.add(counterUpgraded, 1)
 	c.reply(response)
 	if rt == routePush {

@@ -19,6 +19,7 @@ const (
 	counterWrites                   // writev(2) calls
 	counterBlocked                  // writes that found the socket full
 	counterPings                    // keepalive pings sent
+	counterDrained                  // connections sent 1001 by CloseSome (a drain)
 	counterCount
 )
 
@@ -32,6 +33,7 @@ var counterNames = [counterCount]string{
 	counterWrites:    "edgepush_writev_calls_total",
 	counterBlocked:   "edgepush_writes_blocked_total",
 	counterPings:     "edgepush_pings_sent_total",
+	counterDrained:   "edgepush_drain_closes_total",
 }
 
 // closeReason is why a connection ended.
@@ -111,6 +113,11 @@ func (m *metrics) drop(r dropReason, frames, bytes int) {
 func (s *Server) WriteMetrics(w io.Writer) {
 	m := &s.metrics
 	fmt.Fprintf(w, "# TYPE edgepush_connections gauge\nedgepush_connections %d\n", s.registry.count())
+	draining := 0
+	if s.Draining() {
+		draining = 1
+	}
+	fmt.Fprintf(w, "# TYPE edgepush_draining gauge\nedgepush_draining %d\n", draining)
 	for i, name := range counterNames {
 		fmt.Fprintf(w, "# TYPE %s counter\n%s %d\n", name, name, m.counters[i].Load())
 	}

@@ -9,6 +9,10 @@
 //	...
 //	srv.Shutdown(ctx)         // every client gets close 1001
 //
+// A graceful drain (drain.go) comes before Shutdown: BeginDrain refuses new
+// upgrades with 503, CloseSome closes open connections with 1001 a batch at
+// a time, paced by the caller.
+//
 // Reading: netpoll calls OnRequest on a pooled goroutine, one at a time per
 // connection. The handler consumes every byte it is given: whole frames are
 // handled in place (unmasked in netpoll's buffer), and a partial frame or
@@ -63,6 +67,8 @@ type Server struct {
 	writers  []*writer
 	nextID   atomic.Uint64
 	closing  atomic.Bool
+	draining atomic.Bool  // BeginDrain was called: upgrades get 503
+	open     atomic.Int64 // connections in phaseOpen (see OpenConns)
 	stop     chan struct{}
 	stopOnce sync.Once
 

@@ -4,7 +4,8 @@
 #
 #   Debian: chromium (e2e/chromium_test.go), python3-websockets for
 #           /usr/bin/python3 (e2e/testdata/py_client.py), redis-server and
-#           rabbitmq-server (store and bus tests).
+#           rabbitmq-server (store and bus tests), haproxy (e2e/haproxy_test.go,
+#           deploy/haproxy/haproxy.cfg).
 #   npm:    ws 8.x into e2e/testdata/node/node_modules (e2e/testdata/node/client.js).
 #
 # Go modules come through `go test` itself.
@@ -28,6 +29,7 @@ missing=()
 /usr/bin/python3 -c 'import websockets' >/dev/null 2>&1 || missing+=(python3-websockets)
 command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
 command -v rabbitmq-server >/dev/null 2>&1 || [ -x /usr/sbin/rabbitmq-server ] || missing+=(rabbitmq-server)
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
 
 if [ "${#missing[@]}" -gt 0 ]; then
 	echo "deps.sh: installing from Debian: ${missing[*]}"
@@ -35,12 +37,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
 	# they were enough.
 	as_root apt-get update || echo "deps.sh: warning: apt-get update failed" >&2
 	# One install call for everything, so there is one update and one
-	# dependency resolution. redis-server and rabbitmq-server come along even
-	# when only one package is missing: later suites need them. A second try
+	# dependency resolution. redis-server, rabbitmq-server and haproxy come
+	# along even when only one package is missing: later suites need them. A second try
 	# covers a download that broke off.
 	for try in 1 2; do
 		if as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y \
-			chromium python3-websockets redis-server rabbitmq-server; then
+			chromium python3-websockets redis-server rabbitmq-server haproxy; then
 			break
 		fi
 		[ "$try" -lt 2 ] || { echo "deps.sh: apt-get install failed" >&2; exit 1; }

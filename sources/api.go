@@ -17,6 +17,7 @@ import (
 	"edgepush/frame"
 	"edgepush/hub"
 	"edgepush/internal/jsonapi"
+	"edgepush/internal/ratelog"
 )
 
 // APIConfig tunes the publish API. The zero value works.
@@ -65,11 +66,17 @@ type api struct {
 	logger  *slog.Logger
 }
 
+// ErrDraining is what Deps.Ready returns once the node drains (SIGTERM):
+// /readyz answers 503 {"status":"not ready","reason":"draining"}, so that a
+// load balancer sends no new client, while /healthz stays 200 and the API
+// keeps serving publishes to the clients still connected.
+var ErrDraining = errors.New("draining")
+
 // Deps are what the API serves from.
 type Deps struct {
 	Publisher     Publisher                   // required
 	Subscriptions Subscriptions               // nil: no /v1/subscriptions (404)
-	Ready         func(context.Context) error // nil: always ready; else /readyz is 503 with its error's text
+	Ready         func(context.Context) error // nil: always ready; else /readyz is 503 with its error's text (ErrDraining during a drain)
 	Metrics       func(io.Writer)             // nil: /metrics is empty
 	Logger        *slog.Logger                // nil: slog.Default()
 }
@@ -80,7 +87,7 @@ type Deps struct {
 //	GET  /v1/subscriptions?app=A  the ids of A with subscribers, and their counts per node
 //	GET  /v1/subscriptions?app=A&id=X  one id's count and nodes
 //	GET  /healthz                 {"status":"ok"}: the process serves
-//	GET  /readyz                  {"status":"ready"}, or 503 with the reason: the store and the bus are reachable
+//	GET  /readyz                  {"status":"ready"}, or 503 with the reason: the store and the bus are reachable, no drain
 //	GET  /metrics                 what Metrics writes, Prometheus text format
 //
 // The body's Content-Type picks the push: application/json is a text push of
@@ -91,6 +98,9 @@ func NewAPI(cfg APIConfig, deps Deps) http.Handler {
 	if logger == nil {
 		logger = slog.Default()
 	}
+	// A failing store fails every publish: one line per period, with the
+	// count of those held back.
+	logger = ratelog.Logger(logger, ratelog.Options{})
 	a := &api{cfg: cfg.withDefaults(), pub: deps.Publisher, subs: deps.Subscriptions, ready: deps.Ready, metrics: deps.Metrics, logger: logger}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/publish", jsonapi.Allow(a.publish, http.MethodPost))
@@ -281,7 +291,8 @@ func (a *api) health(w http.ResponseWriter, _ *http.Request) {
 }
 
 // readiness answers /readyz: 200 when the node can take publishes and
-// subscribes, else 503 with the reason (for a load balancer's check).
+// subscribes, else 503 with the reason (for a load balancer's check):
+// "draining" from the start of a drain, or which dependency is unreachable.
 func (a *api) readiness(w http.ResponseWriter, r *http.Request) {
 	if a.ready != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)

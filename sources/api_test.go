@@ -462,3 +462,52 @@ func TestHealthAndMetrics(t *testing.T) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func TestReadiness(t *testing.T) {
+	tests := []struct {
+		name       string
+		method     string
+		ready      func(context.Context) error
+		wantStatus int
+		wantBody   string
+	}{
+		{"no check", http.MethodGet, nil, 200, `{"status":"ready"}`},
+		{"ready", http.MethodGet, func(context.Context) error { return nil }, 200, `{"status":"ready"}`},
+		{"store down", http.MethodGet, func(context.Context) error { return errors.New("store: redis not reachable") }, 503,
+			`{"reason":"store: redis not reachable","status":"not ready"}`},
+		{"draining", http.MethodGet, func(context.Context) error { return ErrDraining }, 503, `{"reason":"draining","status":"not ready"}`},
+		{"draining HEAD", http.MethodHead, func(context.Context) error { return ErrDraining }, 503, ""}, // the recorder keeps HEAD bodies: not compared
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			handler := NewAPI(APIConfig{}, Deps{Publisher: newTestHub(), Ready: tt.ready, Logger: discardLogger()})
+			resp := serve(handler, httptest.NewRequest(tt.method, "/readyz", nil))
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tt.wantStatus {
+				t.Fatalf("status = %d, want %d; body %s", resp.StatusCode, tt.wantStatus, body)
+			}
+			if got := strings.TrimSpace(string(body)); tt.method != http.MethodHead && got != tt.wantBody {
+				t.Errorf("body = %s, want %s", got, tt.wantBody)
+			}
+		})
+	}
+}
+
+// TestPublishFailuresLogLimited: a store that fails every publish gives one
+// error line per period, not one per publish.
+func TestPublishFailuresLogLimited(t *testing.T) {
+	var log bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&log, nil))
+	err := fmt.Errorf("%w: append: refused", hub.ErrStore)
+	handler := NewAPI(APIConfig{}, Deps{Publisher: failingPublisher{err}, Logger: logger})
+	for range 50 {
+		req := httptest.NewRequest(http.MethodPost, "/v1/publish?app=demo&id=001", strings.NewReader(`1`))
+		req.Header.Set("Content-Type", "application/json")
+		if resp := serve(handler, req); resp.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("status = %d, want 503", resp.StatusCode)
+		}
+	}
+	if n := strings.Count(log.String(), "publish failed"); n != 1 {
+		t.Fatalf("%d lines for 50 failed publishes within a period, want 1:\n%s", n, log.String())
+	}
+}

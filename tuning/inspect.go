@@ -2,15 +2,12 @@ package tuning
 
 import (
 	"fmt"
-	"os"
-	"strconv"
 	"strings"
-	"syscall"
 )
 
 // Finding is a host setting below what a number of connections needs.
 type Finding struct {
-	Setting string // a sysctl path under /proc/sys, or "RLIMIT_NOFILE"
+	Setting string // a sysctl name ("fs.nr_open"), "RLIMIT_NOFILE" or "MemAvailable"
 	Value   string // what it is now
 	Want    string // at least this
 	Why     string
@@ -20,51 +17,35 @@ func (f Finding) String() string {
 	return fmt.Sprintf("%s is %s, want %s: %s", f.Setting, f.Value, f.Want, f.Why)
 }
 
-// Inspect reads the host's limits and returns those too low for a process
-// holding conns connections (see docs/tuning.md for how to raise them).
-// Settings it cannot read are skipped.
+// Inspect reads this host's limits and returns those too low for one
+// process holding conns connections: the rows of LocalHost().Check that
+// fail, but for the soft open-files limit (the caller raises it to the
+// hard one) and the limits of load clients. Settings it cannot read are
+// skipped; see docs/tuning.md for how to raise the others.
 func Inspect(conns int) []Finding {
+	report, err := LocalHost().Check(max(conns, 1), 1)
+	if err != nil {
+		return nil
+	}
 	var findings []Finding
-	want := uint64(conns) + 1000 // listeners, logs, the API, a margin
-	var lim syscall.Rlimit
-	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil && lim.Max < want {
-		findings = append(findings, Finding{
-			Setting: "RLIMIT_NOFILE",
-			Value:   strconv.FormatUint(lim.Max, 10),
-			Want:    strconv.FormatUint(want, 10),
-			Why:     "every connection is an open file; raise the hard limit (systemd LimitNOFILE=, ulimit -Hn) or run several processes",
-		})
-	}
-	checks := []struct {
-		path string
-		want uint64
-		why  string
-	}{
-		{"net/core/somaxconn", 4096, "the accept backlog; connection storms overflow a short one and clients retry after a second"},
-		{"net/ipv4/tcp_max_syn_backlog", 4096, "half-open connections during storms"},
-		{"fs/nr_open", want, "caps RLIMIT_NOFILE"},
-		{"fs/file-max", want, "open files on the whole host"},
-	}
-	for _, c := range checks {
-		if v, ok := readUint("/proc/sys/" + c.path); ok && v < c.want {
-			findings = append(findings, Finding{
-				Setting: c.path, Value: strconv.FormatUint(v, 10), Want: strconv.FormatUint(c.want, 10), Why: c.why,
-			})
+	for _, row := range report.Rows {
+		if !row.Status.failing() || row.Clients || row.Setting == "RLIMIT_NOFILE soft" {
+			continue
 		}
+		findings = append(findings, Finding{
+			Setting: strings.TrimSuffix(row.Setting, " hard"),
+			Value:   row.Current,
+			Want:    row.Needed,
+			Why:     inspectWhy(row),
+		})
 	}
 	return findings
 }
 
-// readUint reads the first number in a /proc file.
-func readUint(path string) (uint64, bool) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return 0, false
+// inspectWhy is a row's reason and its first fix.
+func inspectWhy(row Row) string {
+	if len(row.Fixes) == 0 {
+		return row.Why
 	}
-	fields := strings.Fields(string(data))
-	if len(fields) == 0 {
-		return 0, false
-	}
-	v, err := strconv.ParseUint(fields[0], 10, 64)
-	return v, err == nil
+	return row.Why + "; fix: " + row.Fixes[0]
 }

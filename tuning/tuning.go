@@ -1,9 +1,21 @@
-// Package tuning reads and raises the process limits that decide how many
-// connections one process can hold, for the binaries to call at start and
-// for operators to check (see docs/tuning.md for the kernel settings).
+// Package tuning reads and raises the limits that decide how many
+// connections a host and one process can hold: for the binaries to call at
+// start, and for edgetune (cmd/edgetune) to check a host and write the
+// sysctl.d file and systemd unit that raise them (docs/tuning.md).
 //
-//	n, err := tuning.RaiseOpenFiles() // soft RLIMIT_NOFILE up to the hard limit
+//	n, err := tuning.RaiseOpenFiles()  // soft RLIMIT_NOFILE up to the hard limit
 //	rss, err := tuning.ResidentBytes() // this process's RSS, from /proc
+//	for _, f := range tuning.Inspect(int(n) - 1000) { log(f) } // limits too low for one process
+//
+//	report, err := tuning.LocalHost().Check(100000, 1) // every limit against 100,000 connections
+//	report.Render(os.Stdout)                           // a table: current, needed, status, fix
+//	if !report.OK { fmt.Println(report.ProcessesNeeded) } // processes needed at this hard limit
+//
+//	conf, err := tuning.NewSysctlConf(1000000) // /etc/sysctl.d/60-edgepush.conf
+//	unit, err := tuning.NewUnit(1000000)       // edgepush.service with LimitNOFILE
+//
+// Check reads through a Host: a proc tree and functions for the open-files
+// limit and the capabilities, so that tests give it fake ones.
 package tuning
 
 import (

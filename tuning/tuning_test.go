@@ -52,9 +52,9 @@ func TestInspect(t *testing.T) {
 	if fs := Inspect(10); found(fs, "RLIMIT_NOFILE") {
 		t.Fatalf("an RLIMIT_NOFILE finding for 10 connections: %v", fs)
 	}
-	if v, ok := readUint("/proc/sys/fs/nr_open"); ok && v > 0 {
-		if fs := Inspect(int(v) + 1); !found(fs, "fs/nr_open") {
-			t.Fatalf("no fs/nr_open finding above %d: %v", v, fs)
+	if v, err := LocalHost().sysctl("fs.nr_open", 1); err == nil && v[0] > 0 {
+		if fs := Inspect(int(v[0]) + 1); !found(fs, "fs.nr_open") {
+			t.Fatalf("no fs.nr_open finding above %d: %v", v[0], fs)
 		}
 	}
 }

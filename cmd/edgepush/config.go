@@ -45,7 +45,9 @@ type Config struct {
 	StaleAfter   time.Duration // -stale-after: a polled key without a value this long is stale
 	BinaryApps   []string      // -binary-apps: apps whose polled values go as binary pushes (typed values)
 	AMQPSource   string        // -amqp-source: a queue on the -amqp broker to publish readings from; empty: none
+	DrainTimeout time.Duration // -drain-timeout: closes of a drain (SIGTERM) are spread over this; 0: all at once
 	LogLevel     slog.Level    // -log-level
+	LogFormat    string        // -log-format: text or json
 	Pprof        string        // -pprof: address of net/http/pprof, empty for none
 }
 
@@ -120,8 +122,11 @@ func newFlagSet(cfg *Config, lists *listFlags) *flag.FlagSet {
 	fs.StringVar(&cfg.AMQPSource, "amqp-source", "", "`queue` on the -amqp broker whose messages are readings to publish (docs/sources.md); empty: none")
 	fs.StringVar(&cfg.NodeID, "node-id", defaultNodeID(), "this node's `id` in the cluster, unique among the nodes on one Redis")
 	fs.StringVar(&cfg.Pprof, "pprof", "", "serve net/http/pprof on this `address` (keep it on localhost); empty: off")
+	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM, close the clients with 1001 in batches spread over this `duration` (after /readyz turned 503 and upgrades are refused); 0: all at once")
 	cfg.LogLevel = slog.LevelInfo
 	fs.Var((*levelFlag)(&cfg.LogLevel), "log-level", "least severe `level` logged: debug, info (the default), warn or error")
+	cfg.LogFormat = "text"
+	fs.Var((*formatFlag)(&cfg.LogFormat), "log-format", "`format` of the log lines on stderr: text (key=value, the default) or json (one object a line)")
 	return fs
 }
 
@@ -198,6 +203,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: -message-rate must be a positive number, not %v", errConfig, c.MessageRate)
 	case c.MessageBurst <= 0:
 		return fmt.Errorf("%w: -message-burst must be positive, not %d", errConfig, c.MessageBurst)
+	case c.DrainTimeout < 0:
+		return fmt.Errorf("%w: -drain-timeout must not be negative, not %v", errConfig, c.DrainTimeout)
 	}
 	if c.NodeID == "" || len(c.NodeID) > 64 || strings.ContainsAny(c.NodeID, "\x00{}") {
 		return fmt.Errorf("%w: -node-id must be 1 to 64 bytes without NUL, '{' or '}', not %q", errConfig, c.NodeID)
@@ -280,4 +287,23 @@ func (l *levelFlag) Set(s string) error {
 	}
 	*l = levelFlag(level)
 	return nil
+}
+
+// formatFlag is the log format, text or json.
+type formatFlag string
+
+func (f *formatFlag) String() string {
+	if f == nil || *f == "" {
+		return "text"
+	}
+	return string(*f)
+}
+
+func (f *formatFlag) Set(s string) error {
+	switch v := strings.ToLower(s); v {
+	case "text", "json":
+		*f = formatFlag(v)
+		return nil
+	}
+	return fmt.Errorf("unknown log format %q: use text or json", s)
 }

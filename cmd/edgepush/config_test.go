@@ -27,7 +27,9 @@ func defaults() Config {
 		MessageBurst: 200,
 		PollInterval: time.Second,
 		StaleAfter:   10 * time.Second,
+		DrainTimeout: 30 * time.Second,
 		LogLevel:     slog.LevelInfo,
+		LogFormat:    "text",
 	}
 }
 
@@ -58,6 +60,7 @@ func TestParseConfig(t *testing.T) {
 			PingInterval: 5 * time.Second, LogLevel: slog.LevelDebug,
 			HistorySize: 64, HistoryTTL: 2 * time.Minute, KeyTTL: time.Hour, MessageRate: 100, MessageBurst: 200,
 			NodeID: defaultNodeID(), PollInterval: time.Second, StaleAfter: 10 * time.Second,
+			DrainTimeout: 30 * time.Second, LogFormat: "text",
 		}},
 		{name: "history and rate flags", args: []string{
 			"-history-size", "8", "-history-ttl", "10s", "-key-ttl", "5m", "-message-rate", "2.5", "-message-burst", "3",
@@ -105,6 +108,7 @@ func TestParseConfig(t *testing.T) {
 			PingInterval: time.Minute, LogLevel: slog.LevelWarn,
 			HistorySize: 64, HistoryTTL: 2 * time.Minute, KeyTTL: time.Hour, MessageRate: 100, MessageBurst: 200,
 			NodeID: defaultNodeID(), PollInterval: time.Second, StaleAfter: 10 * time.Second,
+			DrainTimeout: 30 * time.Second, LogFormat: "text",
 		}},
 		{name: "flag wins over env", args: []string{"-max-ids", "8", "-demo=false"},
 			env:  map[string]string{"EDGEPUSH_MAX_IDS": "99", "EDGEPUSH_DEMO": "true", "EDGEPUSH_ECHO": "true"},
@@ -115,6 +119,13 @@ func TestParseConfig(t *testing.T) {
 		{name: "empty env value is unset", env: map[string]string{"EDGEPUSH_LISTEN": ""}, want: defaults()},
 		{name: "other env variables ignored", env: map[string]string{"MAX_IDS": "1", "EDGEPUSH_MAXIDS": "1"}, want: defaults()},
 		{name: "log levels", args: []string{"-log-level", "error"}, want: with(func(c *Config) { c.LogLevel = slog.LevelError })},
+		{name: "drain timeout", args: []string{"-drain-timeout", "3s"}, want: with(func(c *Config) { c.DrainTimeout = 3 * time.Second })},
+		{name: "drain timeout 0", env: map[string]string{"EDGEPUSH_DRAIN_TIMEOUT": "0s"}, want: with(func(c *Config) { c.DrainTimeout = 0 })},
+		{name: "drain timeout negative", args: []string{"-drain-timeout", "-1s"}, wantErr: "-drain-timeout must not be negative"},
+		{name: "log format json", args: []string{"-log-format", "json"}, want: with(func(c *Config) { c.LogFormat = "json" })},
+		{name: "log format from env", env: map[string]string{"EDGEPUSH_LOG_FORMAT": "JSON"}, want: with(func(c *Config) { c.LogFormat = "json" })},
+		{name: "bad log format", args: []string{"-log-format", "xml"}, wantErr: `unknown log format "xml": use text or json`},
+		{name: "bad env log format", env: map[string]string{"EDGEPUSH_LOG_FORMAT": "logfmt"}, wantErr: `EDGEPUSH_LOG_FORMAT="logfmt"`},
 		{name: "bool flag form", args: []string{"-demo=true", "--echo"}, want: with(func(c *Config) { c.Demo = true; c.Echo = true })},
 
 		{name: "bad env int", env: map[string]string{"EDGEPUSH_MAX_IDS": "lots"}, wantErr: `EDGEPUSH_MAX_IDS="lots"`},
@@ -190,6 +201,7 @@ func TestRunExitCodes(t *testing.T) {
 			}
 			return ""
 		}, 2, `EDGEPUSH_PING_INTERVAL="soon"`},
+		{"bad log format", []string{"-log-format", "yaml"}, noEnv, 2, `invalid value "yaml" for flag -log-format: unknown log format "yaml": use text or json`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,7 +2,9 @@
 // to keys (app, id) over WebSocket and get every value published to them.
 //
 // It serves the WebSocket endpoint /ws and the demo page / on -listen, and
-// the internal publish API (/v1/publish, /healthz, /metrics) on -api. With
+// the internal publish API (/v1/publish, /healthz, /readyz, /metrics) on
+// -api. On SIGTERM it drains: /readyz turns 503, upgrades get 503, and the
+// clients are closed with 1001 spread over -drain-timeout, then it exits 0. With
 // -demo it publishes made-up sensor readings to app "demo", ids 001 to 010,
 // which the demo page shows.
 //
@@ -37,6 +39,7 @@ import (
 	"edgepush/hub"
 	"edgepush/hub/amqpbus"
 	"edgepush/hub/redisstore"
+	"edgepush/internal/ratelog"
 	"edgepush/netloop"
 	"edgepush/netloop/session"
 	"edgepush/sources"
@@ -55,16 +58,27 @@ var (
 	clientScript []byte
 )
 
-// shutdownTimeout bounds the whole shutdown: the API's in-flight requests,
-// then the WebSocket clients' closing handshakes.
+// shutdownTimeout bounds the shutdown after the drain: the API's in-flight
+// requests, then the WebSocket clients' closing handshakes.
 const shutdownTimeout = 10 * time.Second
+
+// logEvery is the period of the rate limit on repeated warnings and errors
+// (internal/ratelog): one line per kind per period, with the count held back.
+const logEvery = 10 * time.Second
+
+// exit ends the process; a second signal calls it with 1 (a test replaces it).
+var exit = os.Exit
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Getenv, os.Stderr))
 }
 
-// run is the whole program; it returns the exit code: 0 after a clean stop,
-// 1 when serving failed, 2 for a bad configuration.
+// run is the whole program; it returns the exit code: 0 after a clean stop
+// (a drain that ran to its end included), 1 when serving failed, 2 for a bad
+// configuration. A second SIGTERM or SIGINT during the drain or the shutdown
+// after it exits 1 at once: the drain was cut short, and that is no clean
+// stop (the node's index entries are then removed by the other nodes once
+// its heartbeat expires).
 func run(args []string, getenv func(string) string, stderr io.Writer) int {
 	cfg, err := parseConfig(args, getenv)
 	switch {
@@ -75,10 +89,12 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "edgepush: %v\nRun edgepush -h for the flags.\n", err)
 		return 2
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	context.AfterFunc(ctx, stop) // a second signal kills at once
+	logger := newLogger(cfg, stderr)
+	routeLibraryLogs(logger)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stopSignals := onSignals(cancel, logger)
+	defer stopSignals()
 	if err := serve(ctx, cfg, logger); err != nil {
 		logger.Error("edgepush stopped", "err", err)
 		return 1
@@ -87,8 +103,39 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 	return 0
 }
 
-// serve runs the servers until ctx is done or one of them fails, then
-// shuts both down.
+// onSignals calls drain on the first SIGTERM or SIGINT and exits 1 on the
+// second; the returned func stops listening.
+func onSignals(drain context.CancelFunc, logger *slog.Logger) (stop func()) {
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case sig := <-signals:
+			logger.Info("signal received: draining", "signal", sig.String())
+			drain()
+		case <-done:
+			return
+		}
+		select {
+		case sig := <-signals:
+			logger.Warn("second signal: exiting at once, the drain cut short", "signal", sig.String())
+			exit(1)
+		case <-done:
+		}
+	}()
+	return func() {
+		signal.Stop(signals)
+		close(done)
+	}
+}
+
+// serve runs the servers until ctx is done or one of them fails. When ctx
+// is done it drains: /readyz turns 503 and upgrades get 503 at once, and
+// the clients are closed with 1001 spread over -drain-timeout while the API
+// and the sources keep serving those still connected. Then it shuts both
+// servers down, and the deferred node.close takes the node's state out of
+// the store.
 func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	// netpoll's buffer sizes are process-wide settings rather than per
 	// server, so they are made here in wiring, before any connection exists.
@@ -103,7 +150,11 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
 			logger.Warn("host limit low for this many connections", "setting", f.Setting, "value", f.Value, "want", f.Want, "why", f.Why)
 		}
 	}
-	n, err := newNode(cfg, logger)
+	// The layers log through a rate limit: a failure that repeats on every
+	// retry or request (Redis, RabbitMQ, the data center) is one line per
+	// kind per logEvery, with the count of those held back.
+	limited := ratelog.Logger(logger, ratelog.Options{Every: logEvery})
+	n, err := newNode(cfg, limited)
 	if err != nil {
 		return err
 	}
@@ -114,30 +165,33 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return err
 	}
 	var apiHandler http.Handler = sources.NewAPI(sources.APIConfig{}, sources.Deps{
-		Publisher: n.pipeline, Subscriptions: n.subs, Ready: n.ready, Metrics: n.writeMetrics, Logger: logger,
+		Publisher: n.pipeline, Subscriptions: n.subs, Ready: n.ready, Metrics: n.writeMetrics, Logger: logger, // NewAPI limits its own lines
 	})
 	if cfg.Demo && cfg.DataCenter == "" {
-		apiHandler = withDataCenter(apiHandler, datacenter.NewSim(datacenter.SimConfig{Logger: logger}))
+		apiHandler = withDataCenter(apiHandler, datacenter.NewSim(datacenter.SimConfig{Logger: limited}))
 		cfg.DataCenter = "http://" + apiListener.Addr().String() + "/datacenter"
 		cfg.PollApps = []string{"demo"}
 	}
 	api := newAPIServer(apiHandler, logger)
 
-	ctx, cancel := context.WithCancel(ctx) // also ends the demo source when a server fails
-	defer cancel()
+	// The sources run until the drain has ended (or a server failed), not
+	// only until the signal: the clients still connected during the drain
+	// keep getting their values.
+	sourcesCtx, stopSources := context.WithCancel(context.Background())
+	defer stopSources()
 	failed := make(chan error, 2)
 	go func() { failed <- stopped("websocket server", srv.Serve(wsListener)) }()
 	go func() { failed <- stopped("api server", api.Serve(apiListener)) }()
 	if cfg.Pprof != "" {
-		go servePprof(cfg.Pprof, logger)
+		go servePprof(cfg.Pprof, limited)
 	}
 	if cfg.DataCenter != "" {
-		if err := n.startPoller(ctx, cfg, logger); err != nil {
+		if err := n.startPoller(sourcesCtx, cfg, limited); err != nil {
 			return err
 		}
 	}
 	if cfg.AMQPSource != "" {
-		if err := n.startAMQPSource(ctx, cfg, logger); err != nil {
+		if err := n.startAMQPSource(sourcesCtx, cfg, limited); err != nil {
 			return err
 		}
 	}
@@ -145,16 +199,39 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		"ws", "ws://"+wsListener.Addr().String()+"/ws",
 		"page", "http://"+wsListener.Addr().String()+"/",
 		"api", "http://"+apiListener.Addr().String(),
-		"demo", cfg.Demo, "echo", cfg.Echo)
+		"demo", cfg.Demo, "echo", cfg.Echo, "drain_timeout", cfg.DrainTimeout)
 
 	var serveErr error
 	select {
 	case <-ctx.Done():
-		logger.Info("edgepush shutting down")
+		serveErr = drainNode(srv, cfg.DrainTimeout, failed, logger)
 	case serveErr = <-failed:
 	}
-	cancel()
+	stopSources()
+	logger.Info("edgepush shutting down", "open", srv.OpenConns())
 	return errors.Join(serveErr, shutdown(srv, api))
+}
+
+// drainNode starts the drain on srv (upgrades refused, /readyz 503, at
+// once) and closes its clients over window; a server that fails meanwhile
+// ends it early with its error.
+func drainNode(srv *netloop.Server, window time.Duration, failed <-chan error, logger *slog.Logger) error {
+	srv.BeginDrain()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runDrain(ctx, srv, window, logger)
+	}()
+	select {
+	case <-done:
+		return nil
+	case err := <-failed:
+		cancel()
+		<-done
+		return err
+	}
 }
 
 // node is one edgepush process's layers, wired: transport, session,
@@ -274,9 +351,12 @@ func (n *node) openBus(cfg Config, logger *slog.Logger) error {
 	return nil
 }
 
-// ready reports whether the store and the bus are reachable (or embedded):
-// /readyz.
+// ready reports whether the node takes new clients: not draining, and the
+// store and the bus reachable (or embedded): /readyz.
 func (n *node) ready(ctx context.Context) error {
+	if n.server.Draining() {
+		return sources.ErrDraining
+	}
 	if rs, ok := n.store.(*redisstore.Store); ok {
 		if err := rs.Ping(ctx); err != nil {
 			return errors.New("store: redis not reachable")
@@ -460,7 +540,10 @@ func newAPIServer(handler http.Handler, logger *slog.Logger) *http.Server {
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		// net/http's lines carry addresses, so they share one budget.
+		ErrorLog: slog.NewLogLogger(ratelog.NewHandler(logger.Handler(), ratelog.Options{
+			Every: logEvery, Key: func(slog.Record) string { return "api http server" },
+		}), slog.LevelWarn),
 	}
 }
 
@@ -473,8 +556,8 @@ func stopped(name string, err error) error {
 }
 
 // shutdown stops the API first, so that no publish is in flight, then sends
-// every WebSocket client close 1001 and waits for them, all within
-// shutdownTimeout.
+// every WebSocket client still open close 1001 (none, after a drain that ran
+// to its end) and waits for them, all within shutdownTimeout.
 func shutdown(srv *netloop.Server, api *http.Server) error {
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()

@@ -5,7 +5,7 @@
 
 import test from "node:test";
 import assert from "node:assert/strict";
-import { EdgePush, backoffDelay, rateDelay, decodeBinary } from "../../cmd/edgepush/page/edgepush.js";
+import { EdgePush, backoffDelay, reconnectDelay, rateDelay, decodeBinary } from "../../cmd/edgepush/page/edgepush.js";
 
 // FakeSocket stands for the browser's WebSocket; the test plays the server.
 class FakeSocket {
@@ -110,7 +110,7 @@ test("reconnect resubscribes with since, replay delivered once", async () => {
   assert.deepEqual(states, ["connecting", "open", "reconnecting", "connecting", "open"]);
   const waited = seen.states[2];
   assert.equal(waited.code, 1001);
-  assert.ok(waited.delay >= 0 && waited.delay < 10, "first delay below minDelay: " + waited.delay);
+  assert.ok(waited.delay >= 0 && waited.delay < 40, "a 1001 reconnect within maxDelay: " + waited.delay);
   const sub = socket().last();
   assert.deepEqual(sub.ids, ["001", "002"]);
   assert.deepEqual(sub.since, { "001": { seq: 6, epoch: "E" }, "002": 0 });
@@ -359,6 +359,49 @@ test("backoff: full jitter, bounded, grows", () => {
   assert.equal(backoffDelay(5000, 250, 30000, () => 0.5), 15000);
   assert.ok(rateDelay(1, 30000, () => 0) >= 500);
   assert.ok(rateDelay(40, 30000, () => 1) <= 30000);
+});
+
+test("reconnectDelay: after 1001 full jitter over at least goingAwayDelay", () => {
+  const options = { minDelay: 250, maxDelay: 30000, goingAwayDelay: 5000 };
+  assert.equal(reconnectDelay(0, 1006, options, () => 0.999999), 249, "not 1001: the backoff");
+  assert.equal(reconnectDelay(0, 1001, options, () => 0.999999), 4999, "1001: bound goingAwayDelay");
+  assert.equal(reconnectDelay(0, 1001, options, () => 0.5), 2500);
+  assert.equal(reconnectDelay(0, 1001, options, () => 0), 0, "full jitter: from 0");
+  assert.equal(reconnectDelay(6, 1001, options, () => 0.999999), 15999, "a longer backoff wins");
+  assert.equal(reconnectDelay(0, 1001, { ...options, maxDelay: 2000 }, () => 0.999999), 1999, "within maxDelay");
+  // Spread: 1000 clients of a closed batch do not come back within minDelay.
+  const delays = Array.from({ length: 1000 }, () => reconnectDelay(0, 1001, options));
+  assert.ok(delays.every(d => d >= 0 && d < 5000), "all within [0, goingAwayDelay)");
+  const quick = delays.filter(d => d < options.minDelay).length;
+  assert.ok(quick < 200, quick + " of 1000 within minDelay, want about 50");
+});
+
+test("close 1001: the reconnect waits a jittered delay, not at once", async () => {
+  const random = Math.random;
+  Math.random = () => 0.5;
+  const { client, seen, onPush, socket } = setup({ maxDelay: 1000, goingAwayDelay: 400 });
+  try {
+    client.subscribe("demo", "001", onPush);
+    socket().open();
+    const before = FakeSocket.all.length;
+    socket().drop(1001);
+    const waited = seen.states[seen.states.length - 1];
+    assert.equal(waited.state, "reconnecting");
+    assert.equal(waited.code, 1001);
+    assert.equal(waited.delay, 200, "half of goingAwayDelay for random 0.5, not of minDelay");
+    await new Promise(resolve => setTimeout(resolve, 60));
+    assert.equal(FakeSocket.all.length, before, "no reconnect before its delay");
+    await waitFor("the reconnect", () => FakeSocket.all.length > before);
+    socket().open();
+    assert.deepEqual(socket().last().ids, ["001"]);
+    // Another close code keeps the short backoff: random 0.5 of
+    // minDelay × 2 (the second attempt since a stable connection).
+    socket().drop(1006);
+    assert.equal(seen.states[seen.states.length - 1].delay, 10);
+  } finally {
+    Math.random = random;
+    client.close();
+  }
 });
 
 test("decodeBinary", () => {

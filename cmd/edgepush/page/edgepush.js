@@ -1,6 +1,6 @@
 // edgepush.js: the browser client of edgepush, a plain ES module without
 // dependencies. It keeps one WebSocket open (reconnecting with backoff and
-// full jitter), subscribes keys, remembers each key's position {seq, epoch}
+// full jitter, over seconds after a 1001 from a draining server), subscribes keys, remembers each key's position {seq, epoch}
 // and resubscribes with "since" after a reconnect, so that the server
 // replays what was missed or says that it cannot (a gap). Pushes reach the
 // handlers at most once each and in seq order.
@@ -18,6 +18,7 @@ export const States = Object.freeze({
 const defaults = Object.freeze({
   minDelay: 250,          // ms, the first reconnect's upper bound
   maxDelay: 30000,        // ms, bound of every reconnect delay
+  goingAwayDelay: 5000,   // ms, least upper bound of the reconnect after close 1001 (the server drains)
   resetAfter: 5000,       // ms a connection must stay open to reset the backoff
   connectTimeout: 10000,  // ms an attempt may take to open before it is abandoned
   maxIds: 256,            // ids per sub or unsub message (the server's -max-ids)
@@ -40,6 +41,18 @@ const utf8 = new TextEncoder();
 // the first): full jitter, uniform in [0, min(maxDelay, minDelay * 2^attempt)).
 export function backoffDelay(attempt, minDelay, maxDelay, random = Math.random) {
   const bound = Math.min(maxDelay, minDelay * 2 ** Math.min(attempt, 30));
+  return Math.floor(random() * bound);
+}
+
+// reconnectDelay is the wait before reconnect attempt number attempt after a
+// close with code: backoffDelay, except after 1001 (going away: the server
+// drains or stops), where the bound is at least goingAwayDelay, still within
+// maxDelay. A draining node closes its clients a batch at a time; each
+// batch then comes back spread over seconds, on the other nodes, instead
+// of all within minDelay.
+export function reconnectDelay(attempt, code, { minDelay, maxDelay, goingAwayDelay }, random = Math.random) {
+  if (code !== 1001) return backoffDelay(attempt, minDelay, maxDelay, random);
+  const bound = Math.min(maxDelay, Math.max(goingAwayDelay, minDelay * 2 ** Math.min(attempt, 30)));
   return Math.floor(random() * bound);
 }
 
@@ -294,11 +307,10 @@ export class EdgePush {
     for (const keys of this.#apps.values()) for (const key of keys.values()) key.reset();
   }
 
-  // scheduleReconnect waits backoffDelay, then connects again; the attempt
+  // scheduleReconnect waits reconnectDelay, then connects again; the attempt
   // count goes back to 0 only after a connection stayed open resetAfter ms.
   #scheduleReconnect(detail) {
-    const { minDelay, maxDelay } = this.#options;
-    const delay = backoffDelay(this.#attempt, minDelay, maxDelay);
+    const delay = reconnectDelay(this.#attempt, detail.code, this.#options);
     this.#attempt++;
     this.#setState(States.reconnecting, { ...detail, delay, attempt: this.#attempt });
     this.#timers.reconnect = setTimeout(() => this.#connect(), delay);
