@@ -13,6 +13,10 @@ import (
 // valid UTF-8 (a text frame must be UTF-8, RFC 6455 section 5.6).
 var ErrInvalidJSON = errors.New("data is not valid JSON in UTF-8")
 
+// ErrKind reports a publish of a kind that is not a push (a notice goes
+// through Notify).
+var ErrKind = errors.New("hub: a push is Text or Binary")
+
 // ErrStore wraps a failure of the store; ErrBus one of the bus.
 var (
 	ErrStore = errors.New("hub: store")
@@ -62,6 +66,9 @@ func NewPipeline(cfg PipelineConfig, store Store, bus Bus, h *Hub) *Pipeline {
 func Validate(k Key, kind Kind, data []byte) error {
 	if err := k.Validate(); err != nil {
 		return err
+	}
+	if kind != Text && kind != Binary {
+		return ErrKind
 	}
 	if kind == Text && (!utf8.Valid(data) || !json.Valid(data)) {
 		return ErrInvalidJSON

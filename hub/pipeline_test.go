@@ -247,3 +247,32 @@ func TestSenderWaitIsOutsideTheKeyLock(t *testing.T) {
 		}
 	}
 }
+
+// TestNoticesAreNotPushes: a notice kind cannot be published as a push
+// (it would enter the history); it goes through Notify, which reaches the
+// subscribers and leaves the seq alone.
+func TestNoticesAreNotPushes(t *testing.T) {
+	h := newHub()
+	k := Key{App: "a", ID: "1"}
+	r := &recorder{}
+	h.Subscribe(r, k)
+	for _, kind := range []Kind{Stale, Fresh, Kind(9)} {
+		if _, err := h.Publish(context.Background(), k, kind, []byte(`1`)); !errors.Is(err, ErrKind) {
+			t.Fatalf("Publish of kind %d: %v, want ErrKind", kind, err)
+		}
+	}
+	if err := h.Notify(context.Background(), k, Stale, 1234); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Notify(context.Background(), k, Text, 0); err == nil {
+		t.Fatal("Notify took a push kind")
+	}
+	if st, _ := h.store.Last(context.Background(), k); st.Seq != 0 || st.Stale != 1234 {
+		t.Fatalf("after the notice: seq %d, stale %d; want 0 and 1234", st.Seq, st.Stale)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.frames) != 1 || !strings.Contains(string(r.frames[0]), `{"op":"stale","app":"a","id":"1","since":1234}`) {
+		t.Fatalf("subscriber got %q, want the stale notice", r.frames)
+	}
+}
