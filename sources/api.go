@@ -3,18 +3,14 @@ package sources
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"mime"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
-	"unicode/utf8"
 
-	"edgepush/frame"
 	"edgepush/hub"
 	"edgepush/internal/jsonapi"
 	"edgepush/internal/ratelog"
@@ -211,18 +207,10 @@ func mediaType(header string) (string, *apiError) {
 	default:
 		return "", &apiError{http.StatusUnsupportedMediaType, codeUnsupportedMedia, "Content-Type " + media + " is not supported; " + accepted}
 	}
-	if cs, ok := params["charset"]; ok && media != "application/octet-stream" && !isUTF8Charset(cs) {
+	if cs, ok := params["charset"]; ok && media != "application/octet-stream" && !UTF8Charset(cs) {
 		return "", &apiError{http.StatusUnsupportedMediaType, codeUnsupportedMedia, "charset " + cs + " is not supported; use utf-8"}
 	}
 	return media, nil
-}
-
-func isUTF8Charset(cs string) bool {
-	switch strings.ToLower(cs) {
-	case "utf-8", "utf8", "us-ascii":
-		return true
-	}
-	return false
 }
 
 // readBody reads the whole body, at most MaxBody bytes.
@@ -243,25 +231,25 @@ func (a *api) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiErro
 	return body, nil
 }
 
-// jsonData checks that body is one JSON value in UTF-8 and trims the
-// whitespace around it.
+// jsonData returns body as a text push's data (JSONBody), or the API's answer.
 func jsonData(body []byte) ([]byte, *apiError) {
-	data := bytes.Trim(body, " \t\r\n")
-	if !json.Valid(data) {
-		return nil, &apiError{http.StatusBadRequest, codeBadJSON, "body is not a JSON value"}
-	}
-	if !utf8.Valid(data) {
+	data, err := JSONBody(body)
+	switch {
+	case errors.Is(err, ErrBodyUTF8):
 		return nil, &apiError{http.StatusBadRequest, codeBadJSON, "body is not valid UTF-8"}
+	case err != nil:
+		return nil, &apiError{http.StatusBadRequest, codeBadJSON, "body is not a JSON value"}
 	}
 	return data, nil
 }
 
-// textData returns body, which must be UTF-8, as a JSON string.
+// textData returns body as a text push's data (TextBody), or the API's answer.
 func textData(body []byte) ([]byte, *apiError) {
-	if !utf8.Valid(body) {
+	data, err := TextBody(body)
+	if err != nil {
 		return nil, &apiError{http.StatusBadRequest, codeBadUTF8, "body is not valid UTF-8"}
 	}
-	return frame.AppendJSONString(make([]byte, 0, len(body)+2), string(body)), nil
+	return data, nil
 }
 
 // failPublish answers a publish the publisher refused. Errors of the

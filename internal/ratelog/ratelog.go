@@ -14,7 +14,8 @@
 // Records below Warn pass untouched: the servers log nothing per message,
 // and info lines are one-offs (start, drain, stop). A record that already
 // carries a "suppressed" attribute was limited where it was logged
-// (netloop/session, sources/poller do so) and passes too.
+// (netloop/session does so), or that Limiter.Warn let through, passes
+// too.
 //
 // The count of a burst is written with the next line of its kind: when the
 // failure stops, its last count is never written. Keys are bounded
@@ -103,6 +104,24 @@ func (l *Limiter) forget(now time.Time) {
 	}
 }
 
+// Warn writes msg at level Warn through logger unless a line of key was
+// written less than a period ago; the line it writes carries the count of
+// those it held back (SuppressedKey, when there were any). A Handler
+// further down lets it through untouched: it was limited here already.
+func (l *Limiter) Warn(logger *slog.Logger, key, msg string, args ...any) {
+	n, ok := l.Allow(key)
+	if !ok {
+		return
+	}
+	if n > 0 {
+		args = append(args, SuppressedKey, n)
+	}
+	logger.Log(context.WithValue(context.Background(), limitedKey{}, true), slog.LevelWarn, msg, args...)
+}
+
+// limitedKey marks, in a record's context, a line a Limiter let through.
+type limitedKey struct{}
+
 // Options tune a Handler. The zero value works.
 type Options struct {
 	// Every is the period: one record of a key per Every. Default
@@ -148,7 +167,7 @@ func (h *Handler) Enabled(ctx context.Context, level slog.Level) bool {
 // Handle implements slog.Handler: it drops a record held back, and adds
 // the count of those held back to the next one it passes.
 func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
-	if r.Level < slog.LevelWarn || limitedAlready(r) {
+	if r.Level < slog.LevelWarn || ctx.Value(limitedKey{}) != nil || limitedAlready(r) {
 		return h.next.Handle(ctx, r)
 	}
 	n, ok := h.limiter.Allow(h.key(r))
@@ -172,7 +191,8 @@ func (h *Handler) WithGroup(name string) slog.Handler {
 	return &Handler{next: h.next.WithGroup(name), limiter: h.limiter, key: h.key}
 }
 
-// limitedAlready reports whether r carries a count of suppressed lines.
+// limitedAlready reports whether r carries a count of suppressed lines (a
+// call site that limits its lines by itself and counts them so).
 func limitedAlready(r slog.Record) bool {
 	found := false
 	r.Attrs(func(a slog.Attr) bool {

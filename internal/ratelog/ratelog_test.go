@@ -141,3 +141,32 @@ func TestHandlerKey(t *testing.T) {
 		t.Fatalf("%d lines, want 1 (one key for every line of the error log):\n%s", n, buf.String())
 	}
 }
+
+// TestLimiterWarn: one line a period per key, the next line tells how many
+// were held back, and a Handler further down lets the lines through even
+// when their messages are the same (they were limited at their call site).
+func TestLimiterWarn(t *testing.T) {
+	var out bytes.Buffer
+	now := time.Unix(1_700_000_000, 0)
+	l := NewLimiter(time.Second, func() time.Time { return now })
+	logger := slog.New(NewHandler(slog.NewTextHandler(&out, nil), Options{Every: time.Hour}))
+	for range 5 {
+		l.Warn(logger, "publish", "publish failed")
+	}
+	l.Warn(logger, "connect", "not connected")
+	l.Warn(logger, "other publish", "publish failed") // another key, the same message
+	now = now.Add(999 * time.Millisecond)
+	l.Warn(logger, "publish", "publish failed")
+	now = now.Add(time.Millisecond)
+	l.Warn(logger, "publish", "publish failed")
+	l.Warn(logger, "publish", "publish failed")
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("%d lines:\n%s", len(lines), out.String())
+	}
+	if !strings.Contains(lines[0], "publish failed") || strings.Contains(lines[0], "suppressed") ||
+		!strings.Contains(lines[1], "not connected") || !strings.Contains(lines[2], "publish failed") ||
+		!strings.Contains(lines[3], "publish failed") || !strings.Contains(lines[3], "suppressed=5") {
+		t.Fatalf("lines:\n%s", out.String())
+	}
+}

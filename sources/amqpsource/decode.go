@@ -1,18 +1,15 @@
 package amqpsource
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"mime"
 	"strings"
-	"unicode/utf8"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"edgepush/frame"
 	"edgepush/hub"
+	"edgepush/sources"
 )
 
 // reason is why a message was rejected: an index into Source.rejected, in
@@ -158,27 +155,19 @@ func body(contentType, encoding string, b []byte) (hub.Kind, []byte, error) {
 	if media != "application/json" && media != "text/plain" {
 		return 0, nil, fmt.Errorf("%w: %q", ErrContentType, media)
 	}
-	if cs, ok := params["charset"]; ok && !utf8Charset(cs) {
+	if cs, ok := params["charset"]; ok && !sources.UTF8Charset(cs) {
 		return 0, nil, fmt.Errorf("%w: charset %q", ErrContentType, cs)
 	}
 	if media == "text/plain" {
-		if !utf8.Valid(b) {
+		data, err := sources.TextBody(b)
+		if err != nil {
 			return 0, nil, ErrBadUTF8
 		}
-		return hub.Text, frame.AppendJSONString(make([]byte, 0, len(b)+2), string(b)), nil
+		return hub.Text, data, nil
 	}
-	data := bytes.Trim(b, " \t\r\n")
-	if !utf8.Valid(data) || !json.Valid(data) {
+	data, err := sources.JSONBody(b)
+	if err != nil {
 		return 0, nil, ErrBadJSON
 	}
 	return hub.Text, data, nil
-}
-
-// utf8Charset reports whether cs names UTF-8 or its subset US-ASCII.
-func utf8Charset(cs string) bool {
-	switch strings.ToLower(cs) {
-	case "utf-8", "utf8", "us-ascii":
-		return true
-	}
-	return false
 }

@@ -38,7 +38,7 @@ func (s *Source) Run(ctx context.Context) {
 			delay = s.cfg.BackoffMin // a connection that worked starts the backoff over
 		}
 		s.setState(State{Err: err})
-		s.logs.warn("connect", "amqp source: not consuming; retrying", "queue", s.cfg.Queue, "url", amqpbus.Redact(raw), "err", err, "retry_in", delay)
+		s.logs.Warn(s.logger, "connect", "amqp source: not consuming; retrying", "queue", s.cfg.Queue, "url", amqpbus.Redact(raw), "err", err, "retry_in", delay)
 		if !sleep(ctx, delay) {
 			break
 		}
@@ -188,7 +188,7 @@ func (s *Source) handle(ctx context.Context, d *amqp.Delivery) error {
 		s.pause = 0
 		s.published.Add(1)
 		if err := d.Ack(false); err != nil {
-			s.logs.warn("ack", "amqp source: ack failed; the message will come again", "queue", s.cfg.Queue, "err", err)
+			s.logs.Warn(s.logger, "ack", "amqp source: ack failed; the message will come again", "queue", s.cfg.Queue, "err", err)
 		}
 		return nil
 	case invalid(err):
@@ -197,11 +197,11 @@ func (s *Source) handle(ctx context.Context, d *amqp.Delivery) error {
 	}
 	s.requeued.Add(1)
 	if err := d.Nack(false, true); err != nil {
-		s.logs.warn("nack", "amqp source: nack failed", "queue", s.cfg.Queue, "err", err)
+		s.logs.Warn(s.logger, "nack", "amqp source: nack failed", "queue", s.cfg.Queue, "err", err)
 	}
 	err = fmt.Errorf("amqpsource: publish %s/%s: %w", p.key.App, p.key.ID, err)
 	if ctx.Err() == nil {
-		s.logs.warn("publish", "amqp source: publish failed; requeued, pausing", "queue", s.cfg.Queue, "err", err, "pause", s.peekPause())
+		s.logs.Warn(s.logger, "publish", "amqp source: publish failed; requeued, pausing", "queue", s.cfg.Queue, "err", err, "pause", s.peekPause())
 	}
 	return err
 }
@@ -226,10 +226,10 @@ func (s *Source) reject(d *amqp.Delivery, err error) {
 	r := reasonOf(err)
 	s.rejected[r].Add(1)
 	if rerr := d.Reject(false); rerr != nil {
-		s.logs.warn("reject", "amqp source: reject failed; the message will come again", "queue", s.cfg.Queue, "err", rerr)
+		s.logs.Warn(s.logger, "reject", "amqp source: reject failed; the message will come again", "queue", s.cfg.Queue, "err", rerr)
 	}
 	name := reasons[r].name
-	s.logs.warn("rejected "+name, "amqp source: message rejected", "queue", s.cfg.Queue, "reason", name,
+	s.logs.Warn(s.logger, "rejected "+name, "amqp source: message rejected", "queue", s.cfg.Queue, "reason", name,
 		"routing_key", d.RoutingKey, "err", err)
 }
 

@@ -109,6 +109,7 @@ import (
 
 	"edgepush/hub"
 	"edgepush/hub/amqpbus"
+	"edgepush/internal/ratelog"
 	"edgepush/sources"
 )
 
@@ -263,8 +264,8 @@ type Source struct {
 	cfg    Config
 	pub    sources.Publisher
 	logger *slog.Logger
-	logs   *limiter
-	pause  time.Duration // the next pause after a failed publish; Run's goroutine only
+	logs   *ratelog.Limiter // one warning a reason a second
+	pause  time.Duration    // the next pause after a failed publish; Run's goroutine only
 
 	received    atomic.Uint64
 	redelivered atomic.Uint64
@@ -291,7 +292,7 @@ func New(cfg Config, pub sources.Publisher, logger *slog.Logger) (*Source, error
 	if pub == nil {
 		return nil, fmt.Errorf("%w: no publisher", ErrConfig)
 	}
-	return &Source{cfg: cfg, pub: pub, logger: cfg.Logger, logs: newLimiter(cfg.Logger, time.Second, time.Now),
+	return &Source{cfg: cfg, pub: pub, logger: cfg.Logger, logs: ratelog.NewLimiter(time.Second, nil),
 		state: State{Err: ErrNotRunning}}, nil
 }
 

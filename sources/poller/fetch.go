@@ -140,7 +140,7 @@ func (p *Poller) pick(app string, ids []string, items []datacenter.Item) []datac
 			p.stats.add(reasonNotAsked, 1)
 		case hub.ValidatePart(it.ID) != nil || len(it.Value) == 0 || !utf8.Valid(it.Value) || !json.Valid(it.Value):
 			p.stats.add(reasonBadItem, 1)
-			p.logs.log(p.cfg.Logger, reasonBadItem, "poller: bad item", "app", app, "id", it.ID)
+			p.logs.Warn(p.cfg.Logger, reasonBadItem, "poller: bad item", "reason", reasonBadItem, "app", app, "id", it.ID)
 		case at >= 0:
 			p.stats.add(reasonDuplicate, 1)
 			if it.TS > out[at].TS {
@@ -173,14 +173,14 @@ func (p *Poller) publish(ctx context.Context, app string, it datacenter.Item) {
 	data, kind, err := p.encode(app, it.Value)
 	if err != nil {
 		p.stats.add(reasonBadItem, 1)
-		p.logs.log(p.cfg.Logger, reasonBadItem, "poller: bad value", "app", app, "id", it.ID, "err", err)
+		p.logs.Warn(p.cfg.Logger, reasonBadItem, "poller: bad value", "reason", reasonBadItem, "app", app, "id", it.ID, "err", err)
 		return
 	}
 	_, appended, err := p.pub.PublishIf(ctx, k, cond, kind, ts, data)
 	switch {
 	case err != nil:
 		p.stats.add(reasonPublishFailed, 1)
-		p.logs.log(p.cfg.Logger, reasonPublishFailed, "poller: publish failed", "app", app, "id", it.ID, "err", err)
+		p.logs.Warn(p.cfg.Logger, reasonPublishFailed, "poller: publish failed", "reason", reasonPublishFailed, "app", app, "id", it.ID, "err", err)
 		return
 	case appended:
 		p.stats.add(reasonPublished, 1)
@@ -208,5 +208,5 @@ func (p *Poller) encode(app string, raw json.RawMessage) ([]byte, hub.Kind, erro
 // fail counts and logs (rate-limited) a failed poll of app.
 func (p *Poller) fail(app, reason string, err error) {
 	p.stats.add(reason, 1)
-	p.logs.log(p.cfg.Logger, reason, "poller: poll failed; retrying", "app", app, "err", err)
+	p.logs.Warn(p.cfg.Logger, reason, "poller: poll failed; retrying", "reason", reason, "app", app, "err", err)
 }

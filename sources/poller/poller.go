@@ -41,6 +41,7 @@ import (
 	"time"
 
 	"edgepush/hub"
+	"edgepush/internal/ratelog"
 )
 
 // Errors of the poller.
@@ -152,7 +153,7 @@ type Poller struct {
 	watched Watched
 	members Members
 	stats   stats
-	logs    logLimiter
+	logs    *ratelog.Limiter // one warning a reason a LogEvery
 	stale   staleness
 	mu      sync.Mutex     // guards the following fields
 	polled  map[string]int // app -> ids this node polled at its last interval
@@ -165,7 +166,7 @@ func New(cfg Config, pub Publisher, watched Watched, members Members) (*Poller, 
 		return nil, err
 	}
 	p := &Poller{cfg: cfg, pub: pub, watched: watched, members: members, polled: map[string]int{}}
-	p.logs.every = cfg.LogEvery
+	p.logs = ratelog.NewLimiter(cfg.LogEvery, nil)
 	p.stale.init()
 	return p, nil
 }
@@ -193,7 +194,7 @@ func (p *Poller) notify(ctx context.Context, k hub.Key, kind hub.Kind, since int
 	}
 	if err := n.Notify(ctx, k, kind, since); err != nil {
 		p.stats.add(reasonPublishFailed, 1)
-		p.logs.log(p.cfg.Logger, reasonPublishFailed, "poller: notice failed", "app", k.App, "id", k.ID, "err", err)
+		p.logs.Warn(p.cfg.Logger, reasonPublishFailed, "poller: notice failed", "reason", reasonPublishFailed, "app", k.App, "id", k.ID, "err", err)
 	}
 }
 

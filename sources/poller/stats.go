@@ -3,10 +3,7 @@ package poller
 import (
 	"fmt"
 	"io"
-	"log/slog"
-	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // The reasons the poller counts under, in edgepush_poller_total{event=...}.
@@ -76,30 +73,4 @@ func (p *Poller) WriteMetrics(w io.Writer) {
 	fmt.Fprintln(w, "# HELP edgepush_poller_stale_keys Keys polled here without a value for longer than the staleness limit.")
 	fmt.Fprintln(w, "# TYPE edgepush_poller_stale_keys gauge")
 	fmt.Fprintf(w, "edgepush_poller_stale_keys %d\n", p.stale.count())
-}
-
-// logLimiter logs at most one line per reason per every, with the count of
-// the lines it held back.
-type logLimiter struct {
-	every time.Duration
-	mu    sync.Mutex // guards the following fields
-	last  map[string]time.Time
-	held  map[string]int
-}
-
-func (l *logLimiter) log(logger *slog.Logger, reason, msg string, args ...any) {
-	now := time.Now()
-	l.mu.Lock()
-	if l.last == nil {
-		l.last, l.held = map[string]time.Time{}, map[string]int{}
-	}
-	if at, ok := l.last[reason]; ok && now.Sub(at) < l.every {
-		l.held[reason]++
-		l.mu.Unlock()
-		return
-	}
-	suppressed := l.held[reason]
-	l.last[reason], l.held[reason] = now, 0
-	l.mu.Unlock()
-	logger.Warn(msg, append(args, "reason", reason, "suppressed", suppressed)...)
 }
