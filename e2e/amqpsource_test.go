@@ -51,10 +51,27 @@ func TestAMQPSourceReachesSubscribers(t *testing.T) {
 	if err != nil || !strings.Contains(string(msg), `"seq":2,`) || !strings.Contains(string(msg), `"data":"ok"`) {
 		t.Fatalf("after two malformed messages: %s, %v; want seq 2 with data \"ok\"", msg, err)
 	}
-	body := metricsOf(t, s)
-	for _, want := range []string{`edgepush_amqp_source_total{outcome="published"} 2`, `edgepush_amqp_source_total{outcome="rejected_json"} 1`, `edgepush_amqp_source_total{outcome="rejected_bad_key"} 1`} {
+	// The counters move once each message is acked, which may be just
+	// after its push reached the client: read them until they are there.
+	wants := []string{`edgepush_amqp_source_total{outcome="published"} 2`, `edgepush_amqp_source_total{outcome="rejected_json"} 1`, `edgepush_amqp_source_total{outcome="rejected_bad_key"} 1`}
+	var body string
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if body = metricsOf(t, s); containsAll(body, wants) {
+			break
+		}
+	}
+	for _, want := range wants {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+}
+
+func containsAll(s string, parts []string) bool {
+	for _, p := range parts {
+		if !strings.Contains(s, p) {
+			return false
+		}
+	}
+	return true
 }
