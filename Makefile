@@ -3,7 +3,7 @@
 #   make run     the demo server on :8080 (open http://localhost:8080/)
 #   make test    installs what the tests need, then every test and a short fuzz run
 #   make lint    gofmt and go vet
-#   make bench   every Go benchmark, then the load benchmarks (scripts/bench-edge.sh, scripts/bench-cluster.sh)
+#   make bench   every Go benchmark, then the load benchmarks (scripts/bench-edge.sh, bench-metrics.sh, bench-cluster.sh)
 #   make fuzz    each fuzz target for FUZZTIME (default 2m)
 #   make build   bin/edgepush
 
@@ -39,6 +39,7 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	bash scripts/bench-edge.sh
+	bash scripts/bench-metrics.sh
 	bash scripts/bench-cluster.sh
 
 # edgebench against edgepush and against the gorilla/websocket baseline

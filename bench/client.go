@@ -137,22 +137,12 @@ func Start(cfg ClientConfig) (*Client, error) {
 			}
 		}
 	}
-	for i := 0; i < cfg.Loops; i++ {
-		l, err := newLoop(c, target, sources)
-		if err != nil {
-			c.Close()
-			return nil, err
-		}
-		c.loops = append(c.loops, l)
+	c.loops, err = makeLoops(cfg.Loops, func() (*loop, error) { return newLoop(c, target, sources) })
+	if err != nil {
+		c.Close()
+		return nil, err
 	}
-	for i := 0; i < cfg.Conns; i++ {
-		l := c.loops[i%len(c.loops)]
-		l.planned = append(l.planned, i)
-	}
-	for _, l := range c.loops {
-		c.wg.Add(1)
-		go l.run()
-	}
+	startLoops(c.loops, cfg.Conns, &c.wg)
 	return c, nil
 }
 

@@ -1,9 +1,7 @@
 package bench
 
 import (
-	"bytes"
 	"encoding/binary"
-	"fmt"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -11,17 +9,6 @@ import (
 
 	"golang.org/x/sys/unix"
 )
-
-// A connection's states.
-const (
-	stateConnecting  uint8 = iota // connect(2) in progress
-	stateUpgrading                // request sent, waiting for 101
-	stateSubscribing              // sub sent, waiting for the ack
-	stateOpen                     // receiving pushes
-)
-
-// clientMask masks every frame the client sends; any key is valid.
-var clientMask = [4]byte{0x12, 0x34, 0x56, 0x78}
 
 // bconn is one client connection: a few dozen bytes while idle.
 type bconn struct {
@@ -34,20 +21,23 @@ type bconn struct {
 	in      []byte // a partial frame, owned
 }
 
-// loop drives a share of the connections with one epoll instance.
+// wire gives the shared code in epoll.go c's socket, state and pending
+// bytes.
+func (c *bconn) wire() (int32, *uint8, *[]byte) { return c.fd, &c.state, &c.in }
+
+// loop drives a share of the connections with one epoll instance: the
+// shared code in epoll.go runs it (loop is its wsLoop) and hands it each
+// text, binary and close frame.
 type loop struct {
+	poller
 	client  *Client
-	epfd    int
-	wakefd  int // eventfd, to stop the loop
 	target  unix.SockaddrInet4
-	sources []netip.Addr
-	request []byte // the handshake request
-	planned []int  // indexes of the connections this loop opens
+	sources []unix.SockaddrInet4 // port 0: chosen at connect(2)
+	request []byte               // the handshake request
+	planned []int                // indexes of the connections this loop opens
 	next    int
 	busy    int // connections between connect and ack
 	conns   map[int32]*bconn
-	readBuf []byte
-	events  []unix.EpollEvent
 	settled atomic.Int64
 
 	mu         sync.Mutex // guards the following
@@ -60,233 +50,72 @@ type loop struct {
 }
 
 func newLoop(c *Client, target netip.AddrPort, sources []netip.Addr) (*loop, error) {
-	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	p, err := newPoller()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errNoEpoll, err)
+		return nil, err
 	}
-	wakefd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
-	if err != nil {
-		unix.Close(epfd)
-		return nil, fmt.Errorf("%w: eventfd: %v", errNoEpoll, err)
-	}
-	unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wakefd)})
 	l := &loop{
+		poller:  p,
 		client:  c,
-		epfd:    epfd,
-		wakefd:  wakefd,
 		target:  unix.SockaddrInet4{Port: int(target.Port()), Addr: target.Addr().As4()},
-		sources: sources,
-		request: []byte(fmt.Sprintf("GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", c.cfg.Path, target)),
+		request: upgradeRequest(c.cfg.Path, target),
 		conns:   make(map[int32]*bconn),
-		readBuf: make([]byte, 64<<10),
-		events:  make([]unix.EpollEvent, 256),
 		errors:  make(map[string]uint64),
+	}
+	for _, source := range sources {
+		l.sources = append(l.sources, unix.SockaddrInet4{Addr: source.As4()})
 	}
 	return l, nil
 }
 
-func (l *loop) wake() {
-	var one [8]byte
-	one[7] = 1
-	unix.Write(l.wakefd, one[:])
-}
+// plan makes connection i one this loop opens; before run only.
+func (l *loop) plan(i int) { l.planned = append(l.planned, i) }
 
-func (l *loop) run() {
-	defer l.client.wg.Done()
-	defer l.shutdown()
+// run runs the loop until the client closes; on the loop's goroutine.
+func (l *loop) run() { runEpoll(&l.poller, l) }
+
+// The methods of wsLoop (see epoll.go), and consume for the tests.
+func (l *loop) stopping() bool                    { return l.client.closing.Load() }
+func (l *loop) connections() map[int32]*bconn     { return l.conns }
+func (l *loop) handshake(*bconn) []byte           { return l.request }
+func (l *loop) subscription(c *bconn) []byte      { return l.client.subMessage(int(c.index)) }
+func (l *loop) refusal([]byte) string             { return ErrHandshake }
+func (l *loop) consume(c *bconn, data []byte) int { return consumeUnits(l, c, data) }
+
+// dialDue dials planned connections while fewer than the loop's share of
+// ClientConfig.Connecting are between connect and ack; epoll then waits
+// at most 100 ms.
+func (l *loop) dialDue() int {
 	share := max(l.client.cfg.Connecting/len(l.client.loops), 1)
-	for !l.client.closing.Load() {
-		for l.busy < share && l.next < len(l.planned) {
-			l.dial(l.planned[l.next])
-			l.next++
-		}
-		n, err := unix.EpollWait(l.epfd, l.events, 100)
-		if err != nil && err != unix.EINTR {
-			return
-		}
-		for _, ev := range l.events[:max(n, 0)] {
-			if c := l.conns[ev.Fd]; c != nil {
-				l.handle(c, ev.Events)
-			}
-		}
+	for l.busy < share && l.next < len(l.planned) {
+		l.dial(l.planned[l.next])
+		l.next++
 	}
-}
-
-func (l *loop) shutdown() {
-	for _, c := range l.conns {
-		unix.Close(int(c.fd))
-	}
-	unix.Close(l.epfd)
-	unix.Close(l.wakefd)
+	return 100
 }
 
 // dial starts connecting connection i.
 func (l *loop) dial(i int) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
+	started := time.Now().UnixNano()
+	fd, ok := l.poller.startConnect(&l.sources[i%len(l.sources)], &l.target)
+	if !ok {
 		l.fail(i, ErrConnect)
 		return
 	}
-	src := l.sources[i%len(l.sources)]
-	unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: src.As4()}); err != nil {
-		unix.Close(fd)
-		l.fail(i, ErrConnect)
-		return
-	}
-	c := &bconn{fd: int32(fd), index: int32(i), started: time.Now().UnixNano()}
-	if err := unix.Connect(fd, &l.target); err != nil && err != unix.EINPROGRESS {
-		unix.Close(fd)
-		l.fail(i, ErrConnect)
-		return
-	}
-	l.conns[c.fd] = c
+	l.conns[fd] = &bconn{fd: fd, index: int32(i), started: started}
 	l.busy++
-	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLOUT | unix.EPOLLIN | unix.EPOLLRDHUP, Fd: c.fd})
 }
 
-// handle reacts to epoll events on c.
-func (l *loop) handle(c *bconn, events uint32) {
-	if c.state == stateConnecting {
-		l.connected(c)
-		return
-	}
-	if events&(unix.EPOLLIN|unix.EPOLLERR|unix.EPOLLHUP|unix.EPOLLRDHUP) != 0 {
-		l.read(c)
-	}
-}
-
-func (l *loop) connected(c *bconn) {
-	if errno, err := unix.GetsockoptInt(int(c.fd), unix.SOL_SOCKET, unix.SO_ERROR); err != nil || errno != 0 {
-		l.drop(c, ErrConnect)
-		return
-	}
-	if !l.write(c, l.request) {
-		l.drop(c, ErrConnect)
-		return
-	}
-	c.state = stateUpgrading
-	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, int(c.fd), &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: c.fd})
-}
-
-// write writes b whole or reports false: the client's writes are small and
-// the socket's buffer is empty when they are made.
-func (l *loop) write(c *bconn, b []byte) bool {
-	n, err := unix.Write(int(c.fd), b)
-	return err == nil && n == len(b)
-}
-
-func (l *loop) read(c *bconn) {
-	n, err := unix.Read(int(c.fd), l.readBuf)
-	if n <= 0 {
-		if err == unix.EAGAIN {
-			return
-		}
-		l.drop(c, l.closedKind(c))
-		return
-	}
-	data := l.readBuf[:n]
-	if len(c.in) > 0 {
-		c.in = append(c.in, data...)
-		data = c.in
-	}
-	used := l.consume(c, data)
-	if l.conns[c.fd] != c {
-		return // dropped while consuming
-	}
-	rest := data[used:]
-	switch {
-	case len(rest) == 0:
-		c.in = nil
-	case len(c.in) > 0:
-		c.in = c.in[:copy(c.in, rest)]
-	default:
-		c.in = append([]byte(nil), rest...)
-	}
-}
-
-// closedKind is the error a connection's end counts as, by its state.
-func (l *loop) closedKind(c *bconn) string {
-	switch c.state {
-	case stateUpgrading:
-		return ErrHandshake
-	case stateSubscribing:
-		return ErrSubscribe
-	}
-	return ErrClosed
-}
-
-// consume handles whole units at the start of data and returns the bytes
-// used.
-func (l *loop) consume(c *bconn, data []byte) int {
-	used := 0
-	if c.state == stateUpgrading {
-		end := bytes.Index(data, []byte("\r\n\r\n"))
-		if end < 0 {
-			return 0
-		}
-		if !bytes.HasPrefix(data, []byte("HTTP/1.1 101 ")) {
-			l.drop(c, ErrHandshake)
-			return len(data)
-		}
-		used = end + 4
-		c.state = stateSubscribing
-		if !l.write(c, maskedFrame(0x1, l.client.subMessage(int(c.index)))) {
-			l.drop(c, ErrSubscribe)
-			return len(data)
-		}
-	}
-	for used < len(data) {
-		n := l.frame(c, data[used:])
-		if n == 0 || l.conns[c.fd] != c {
-			break
-		}
-		used += n
-	}
-	return used
-}
-
-// frame handles one server frame at the start of b and returns its size,
-// or 0 if it is not complete.
-func (l *loop) frame(c *bconn, b []byte) int {
-	if len(b) < 2 {
-		return 0
-	}
-	op := b[0] & 0x0f
-	size, length := 2, int(b[1]&0x7f)
-	switch length {
-	case 126:
-		if len(b) < 4 {
-			return 0
-		}
-		size, length = 4, int(binary.BigEndian.Uint16(b[2:]))
-	case 127:
-		if len(b) < 10 {
-			return 0
-		}
-		size, length = 10, int(binary.BigEndian.Uint64(b[2:]))
-	}
-	// Server frames are unmasked and, from edgepush, never fragmented.
-	if b[1]&0x80 != 0 || b[0]&0x80 == 0 || length > 16<<20 {
-		l.drop(c, ErrProtocol)
-		return len(b)
-	}
-	if len(b) < size+length {
-		return 0
-	}
-	payload := b[size : size+length]
+// message handles a server frame other than a ping.
+func (l *loop) message(c *bconn, op byte, payload []byte) {
 	switch op {
-	case 0x1:
+	case opText:
 		l.text(c, payload)
-	case 0x2:
+	case opBinary:
 		l.push(c, payload)
-	case 0x8:
+	case opClose:
 		l.drop(c, ErrClosed)
-	case 0x9:
-		l.write(c, maskedFrame(0xA, payload))
 	}
-	return size + length
 }
 
 // text handles a text message: the answer to the subscription, and with
@@ -328,11 +157,7 @@ func (l *loop) text(c *bconn, payload []byte) {
 // plainText handles a text message of a client without Track: only the
 // ack of its sub counts.
 func (l *loop) plainText(c *bconn, payload []byte) {
-	if c.state != stateSubscribing {
-		return
-	}
-	if !bytes.Contains(payload, []byte(`"op":"ack"`)) {
-		l.drop(c, ErrSubscribe)
+	if !subAcked(l, c, payload) {
 		return
 	}
 	// A key already published is followed by its current value, with the
@@ -493,25 +318,5 @@ func (l *loop) drop(c *bconn, kind string) {
 	if kind != "" {
 		l.finish(int(c.index))
 	}
-	delete(l.conns, c.fd)
-	unix.Close(int(c.fd))
-}
-
-// maskedFrame builds a final client frame with opcode op.
-func maskedFrame(op byte, payload []byte) []byte {
-	b := []byte{0x80 | op}
-	switch n := len(payload); {
-	case n <= 125:
-		b = append(b, 0x80|byte(n))
-	case n <= 0xffff:
-		b = append(b, 0x80|126, byte(n>>8), byte(n))
-	default:
-		b = append(b, 0x80|127)
-		b = binary.BigEndian.AppendUint64(b, uint64(n))
-	}
-	b = append(b, clientMask[:]...)
-	for i, x := range payload {
-		b = append(b, x^clientMask[i%4])
-	}
-	return b
+	forget(l.conns, c.fd)
 }

@@ -40,7 +40,24 @@ type Frame struct {
 	refs   atomic.Int32
 	pool   *Pool
 	static bool // prebuilt: never pooled, references not counted
+
+	// Stamps, in unix nanoseconds (0: none), for the latency histograms
+	// of the transport. Set before the frame is shared, read after.
+	published int64 // when the publish was accepted
+	fanned    int64 // when the fan-out that queued it began
 }
+
+// Stamp records when the push in f was published and when its fan-out
+// began, in unix nanoseconds (0 for unknown). It must be called before f
+// is shared: the writers read the stamps without a lock.
+func (f *Frame) Stamp(published, fanned int64) {
+	if !f.static {
+		f.published, f.fanned = published, fanned
+	}
+}
+
+// Stamps returns what Stamp recorded: zeros for a frame never stamped.
+func (f *Frame) Stamps() (published, fanned int64) { return f.published, f.fanned }
 
 // Bytes returns the whole frame: header and payload.
 func (f *Frame) Bytes() []byte { return f.buf.B[f.offset:] }
@@ -93,6 +110,7 @@ func (p *Pool) get() *Frame {
 	f.buf = p.buffers.Get()
 	f.buf.B = append(f.buf.B[:0], make([]byte, maxHeaderSize)...)
 	f.offset = 0
+	f.published, f.fanned = 0, 0
 	f.refs.Store(1)
 	return f
 }

@@ -13,6 +13,10 @@ var ErrBusClosed = errors.New("hub: bus closed")
 type Message struct {
 	Key Key
 	Entry
+	// Published is when the pipeline took the publish, in unix
+	// nanoseconds (0: unknown): the start of the publish-to-written
+	// latency the transport measures. It is not kept in the history.
+	Published int64
 }
 
 // Consumer takes a message off a bus on one node and returns how many

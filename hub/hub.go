@@ -33,6 +33,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"edgepush/frame"
 )
@@ -320,7 +321,15 @@ func (h *Hub) Stats() Stats {
 // seq order (the pipeline's key lock, or a bus consumer's ordering, sees to
 // it). Deliver never blocks.
 func (h *Hub) Deliver(k Key, e Entry) int {
+	return h.DeliverMessage(Message{Key: k, Entry: e})
+}
+
+// DeliverMessage is Deliver of a message off the bus: the frame is stamped
+// with m.Published and the start of the fan-out (frame.Frame.Stamp), for
+// the transport's latency histograms.
+func (h *Hub) DeliverMessage(m Message) int {
 	h.deliveries.Add(1)
+	k, e := m.Key, m.Entry
 	s := h.shard(k)
 	s.mu.RLock()
 	t := s.topics[k]
@@ -329,6 +338,7 @@ func (h *Hub) Deliver(k Key, e Entry) int {
 		return 0
 	}
 	f := h.Encode(k, e)
+	f.Stamp(m.Published, time.Now().UnixNano())
 	n := h.fanout(t, e.Seq, e.Epoch, f)
 	s.mu.RUnlock()
 	f.Release()

@@ -52,10 +52,12 @@ func (p *Pipeline) Notify(ctx context.Context, k Key, kind Kind, since int64) er
 	defer p.keys.unlock(k, kl)
 	if s, ok := p.store.(Staler); ok {
 		if err := s.SetStale(ctx, k, since); err != nil {
+			p.counts.storeErrors[storeMark].Add(1)
 			return fmt.Errorf("%w: mark %s/%s: %w", ErrStore, k.App, k.ID, err)
 		}
 	}
 	if _, err := p.bus.Publish(ctx, Message{Key: k, Entry: Entry{Kind: kind, TS: since}}); err != nil {
+		p.counts.busErrors[busPublish].Add(1)
 		return fmt.Errorf("%w: notice for %s/%s: %w", ErrBus, k.App, k.ID, err)
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -47,6 +48,11 @@ type Pipeline struct {
 	hub   *Hub
 	now   func() time.Time
 	keys  keyLocks
+
+	counts  pipelineCounts
+	direct  *Source    // the publishes made on the Pipeline itself
+	mu      sync.Mutex // guards sources
+	sources []*Source
 }
 
 // NewPipeline returns a pipeline publishing through store and bus, and
@@ -57,7 +63,8 @@ func NewPipeline(cfg PipelineConfig, store Store, bus Bus, h *Hub) *Pipeline {
 		p.now = time.Now
 	}
 	p.keys.init()
-	bus.Consume(func(m Message) int { return h.Deliver(m.Key, m.Entry) })
+	p.direct = p.Source("direct")
+	bus.Consume(h.DeliverMessage)
 	return p
 }
 
@@ -83,8 +90,7 @@ func Validate(k Key, kind Kind, data []byte) error {
 // subscriber in seq order; nothing of the hub is locked meanwhile except
 // the fan-out's own shard read lock.
 func (p *Pipeline) Publish(ctx context.Context, k Key, kind Kind, data []byte) (Result, error) {
-	r, _, err := p.publish(ctx, k, 0, kind, p.now().UnixMilli(), data)
-	return r, err
+	return p.direct.Publish(ctx, k, kind, data)
 }
 
 // ErrNotConditional reports a PublishIf on a store that cannot compare
@@ -97,48 +103,57 @@ var ErrNotConditional = errors.New("hub: the store has no conditional append")
 // nodes publishing the same reading at once, one publishes it. It reports
 // whether it published.
 func (p *Pipeline) PublishIf(ctx context.Context, k Key, cond Condition, kind Kind, ts int64, data []byte) (Result, bool, error) {
-	if _, ok := p.store.(ConditionalStore); !ok {
-		return Result{}, false, ErrNotConditional
-	}
-	return p.publish(ctx, k, cond, kind, ts, data)
+	return p.direct.PublishIf(ctx, k, cond, kind, ts, data)
 }
 
-func (p *Pipeline) publish(ctx context.Context, k Key, cond Condition, kind Kind, ts int64, data []byte) (Result, bool, error) {
-	if err := Validate(k, kind, data); err != nil {
+// publication is one publish on its way through the pipeline.
+type publication struct {
+	key       Key
+	cond      Condition // 0: unconditional
+	kind      Kind
+	ts        int64 // the push's timestamp, unix ms
+	data      []byte
+	published int64 // when the pipeline took it, unix ns (Message.Published)
+}
+
+func (p *Pipeline) publish(ctx context.Context, pub publication) (Result, bool, error) {
+	if err := Validate(pub.key, pub.kind, pub.data); err != nil {
 		return Result{}, false, err
 	}
-	r, appended, wait, err := p.appendAndSend(ctx, k, cond, kind, ts, data)
+	r, appended, wait, err := p.appendAndSend(ctx, pub)
 	if err == nil && wait != nil {
 		err = wait(ctx)
 	}
 	if err != nil && r.Seq != 0 {
-		err = fmt.Errorf("%w: publish %s/%s seq %d: %w", ErrBus, k.App, k.ID, r.Seq, err)
+		err = fmt.Errorf("%w: publish %s/%s seq %d: %w", ErrBus, pub.key.App, pub.key.ID, r.Seq, err)
 	}
 	return r, appended, err
 }
 
-// appendAndSend is the part of a publish under k's lock. With a Sender bus
-// it returns the wait for the broker, which the caller runs unlocked. With
-// a cond the store may append nothing (appended false), and nothing is
-// sent.
-func (p *Pipeline) appendAndSend(ctx context.Context, k Key, cond Condition, kind Kind, ts int64, data []byte) (r Result, appended bool, wait func(context.Context) error, err error) {
+// appendAndSend is the part of a publish under its key's lock. With a
+// Sender bus it returns the wait for the broker, which the caller runs
+// unlocked. With a cond the store may append nothing (appended false), and
+// nothing is sent.
+func (p *Pipeline) appendAndSend(ctx context.Context, pub publication) (r Result, appended bool, wait func(context.Context) error, err error) {
+	k := pub.key
 	kl := p.keys.lock(k)
 	defer p.keys.unlock(k, kl)
 	var pos Position
-	if cond == 0 {
-		pos, err = p.store.Append(ctx, k, kind, ts, data)
+	if pub.cond == 0 {
+		pos, err = p.store.Append(ctx, k, pub.kind, pub.ts, pub.data)
 		appended = true
 	} else {
-		pos, appended, err = p.store.(ConditionalStore).AppendIf(ctx, k, cond, kind, ts, data)
+		pos, appended, err = p.store.(ConditionalStore).AppendIf(ctx, k, pub.cond, pub.kind, pub.ts, pub.data)
 	}
 	if err != nil {
+		p.counts.storeErrors[storeAppend].Add(1)
 		return Result{}, false, nil, fmt.Errorf("%w: append to %s/%s: %w", ErrStore, k.App, k.ID, err)
 	}
 	r = Result{Seq: pos.Seq, Epoch: pos.Epoch}
 	if !appended {
 		return r, false, nil, nil
 	}
-	m := Message{Key: k, Entry: Entry{Seq: pos.Seq, TS: ts, Kind: kind, Data: data, Epoch: pos.Epoch}}
+	m := Message{Key: k, Entry: Entry{Seq: pos.Seq, TS: pub.ts, Kind: pub.kind, Data: pub.data, Epoch: pos.Epoch}, Published: pub.published}
 	if s, ok := p.bus.(Sender); ok {
 		wait, err = s.Send(ctx, m)
 		return r, true, wait, err
@@ -177,6 +192,7 @@ type Binder interface {
 func (p *Pipeline) ready(ctx context.Context, k Key) error {
 	if b, ok := p.bus.(Binder); ok {
 		if err := b.WaitBound(ctx, k); err != nil {
+			p.counts.busErrors[busBind].Add(1)
 			return fmt.Errorf("%w: %w", ErrBus, err)
 		}
 	}
@@ -192,6 +208,7 @@ func (p *Pipeline) Last(ctx context.Context, k Key) (Stream, error) {
 	defer p.keys.unlock(k, kl)
 	st, err := p.store.Last(ctx, k)
 	if err != nil {
+		p.counts.storeErrors[storeRead].Add(1)
 		return Stream{}, fmt.Errorf("%w: last of %s/%s: %w", ErrStore, k.App, k.ID, err)
 	}
 	return st, nil
@@ -212,6 +229,7 @@ func (p *Pipeline) Since(ctx context.Context, k Key, seq uint64) (Stream, error)
 	defer p.keys.unlock(k, kl)
 	st, err := p.store.Since(ctx, k, seq)
 	if err != nil {
+		p.counts.storeErrors[storeRead].Add(1)
 		return Stream{}, fmt.Errorf("%w: history of %s/%s: %w", ErrStore, k.App, k.ID, err)
 	}
 	return st, nil

@@ -63,6 +63,10 @@ type Config struct {
 	Frames *frame.Pool
 	// Writers is the number of writer goroutines. Default GOMAXPROCS.
 	Writers int
+	// NoHistograms turns off the latency histograms of Metrics
+	// (publish-to-written and queue wait), observed for every push frame
+	// written: docs/benchmarks.md has what they cost.
+	NoHistograms bool
 	// Logger receives connection-level events, never one line per message.
 	// Default slog.Default().
 	Logger *slog.Logger

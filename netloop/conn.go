@@ -67,8 +67,9 @@ type conn struct {
 	refusing  bool           // no more frames are accepted
 	after     afterWrite     // what to do once the queue is written
 
-	wmu      sync.Mutex // guards fdClosed and every use of fd and nc.Writer()
+	wmu      sync.Mutex // guards fdClosed, handed and every use of fd and nc.Writer()
 	fdClosed bool
+	handed   handedFrames // the last hand-off to netpoll's buffer
 }
 
 // afterWrite is what the writer does once it has written what is queued.
@@ -99,6 +100,7 @@ func (s *Server) onPrepare(nc netpoll.Connection) context.Context {
 	s.registry.add(c)
 	nc.AddCloseCallback(c.onClose)
 	if s.closing.Load() || c.fd <= 0 {
+		s.metrics.reject(rejectShutdown)
 		c.recordReason(reasonShutdown)
 		nc.Close()
 	}

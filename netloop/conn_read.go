@@ -20,6 +20,7 @@ func (s *Server) onRequest(ctx context.Context, nc netpoll.Connection) error {
 	if err != nil {
 		return err
 	}
+	c.server.metrics.add(counterBytesIn, n)
 	t := now()
 	c.lastRead.Store(t)
 	c.pingSent.Store(0)

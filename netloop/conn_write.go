@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"github.com/gobwas/ws"
@@ -65,14 +66,14 @@ func (c *conn) enqueue(f *frame.Frame, after afterWrite, wake bool) bool {
 	c.mu.Lock()
 	if c.refusing {
 		c.mu.Unlock()
-		c.server.metrics.drop(dropClosed, 1, f.Len())
+		c.server.metrics.drop(c.dropReason(), 1, f.Len())
 		return false
 	}
 	if after == afterNothing && c.queued > 0 && c.queued+f.Len() > c.server.cfg.MaxPending {
 		c.refusing = true
 		c.mu.Unlock()
-		c.server.metrics.drop(dropSlowConsumer, 1, f.Len())
 		c.recordReason(reasonSlowConsumer)
+		c.server.metrics.drop(c.dropReason(), 1, f.Len())
 		// Not inline: Send runs under a hub shard lock, and closing
 		// ends the session, which calls back into the hub.
 		go c.cutOff()
@@ -97,6 +98,27 @@ func (c *conn) enqueue(f *frame.Frame, after afterWrite, wake bool) bool {
 	return true
 }
 
+// dropReason is what a frame dropped now is counted as: a connection cut
+// off as a slow consumer, or whose socket failed, drops its whole backlog
+// for that reason.
+func (c *conn) dropReason() dropReason {
+	switch closeReason(c.reason.Load()) {
+	case reasonSlowConsumer:
+		return dropSlowConsumer
+	case reasonWriteError:
+		return dropWriteError
+	}
+	return dropClosed
+}
+
+// dropAll counts frames as dropped.
+func (c *conn) dropAll(frames []*frame.Frame) {
+	r := c.dropReason()
+	for _, f := range frames {
+		c.server.metrics.drop(r, 1, f.Len())
+	}
+}
+
 // cutOff closes a slow consumer. Its socket is full, so no close frame
 // could reach it; it sees the connection end.
 func (c *conn) cutOff() {
@@ -107,6 +129,7 @@ func (c *conn) cutOff() {
 // writer drains the queues of the connections scheduled on it.
 type writer struct {
 	metrics *metrics
+	latency writerLatency
 	signal  chan struct{} // one token: there may be work
 	pending atomic.Bool   // connections were scheduled since the last wake
 	iovecs  []syscall.Iovec
@@ -116,9 +139,10 @@ type writer struct {
 	ready []*conn
 }
 
-func newWriter(m *metrics) *writer {
+func newWriter(m *metrics, l writerLatency) *writer {
 	return &writer{
 		metrics: m,
+		latency: l,
 		signal:  make(chan struct{}, 1),
 		iovecs:  make([]syscall.Iovec, 0, maxIovecs),
 	}
@@ -245,11 +269,13 @@ func (c *conn) settle(n int) {
 
 // write sends frames with writev(2). It returns the bytes the socket took
 // and, if it took less than all, the bytes handed to netpoll's output
-// buffer for waitFlush to finish.
+// buffer for waitFlush to finish. Frames it could not write it counts as
+// dropped.
 func (c *conn) write(w *writer, frames []*frame.Frame) (written, handed int, err error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.fdClosed {
+		c.dropAll(frames)
 		return 0, 0, errConnClosed
 	}
 	for len(frames) > 0 {
@@ -257,19 +283,44 @@ func (c *conn) write(w *writer, frames []*frame.Frame) (written, handed int, err
 		n, err := writev(c.fd, iovecs)
 		w.metrics.add(counterWrites, 1)
 		if err != nil && err != syscall.EAGAIN {
+			c.recordReason(reasonWriteError)
+			c.dropAll(frames)
 			return written, 0, err
 		}
 		written += n
 		w.metrics.add(counterBytesOut, n)
 		if n < size {
 			w.metrics.add(counterBlocked, 1)
+			whole := wholeFrames(frames[:count], n)
+			w.wrote(frames[:whole])
 			handed, err = c.handOff(frames, n)
+			if err != nil {
+				c.recordReason(reasonWriteError)
+				c.dropAll(frames[whole:])
+			}
 			return written, handed, err
 		}
-		w.metrics.add(counterFramesOut, count)
+		w.wrote(frames[:count])
 		frames = frames[count:]
 	}
 	return written, 0, nil
+}
+
+// wrote counts frames written whole to a socket, and their latencies.
+func (w *writer) wrote(frames []*frame.Frame) {
+	w.metrics.add(counterFramesOut, len(frames))
+	w.latency.observe(frames)
+}
+
+// wholeFrames returns how many of frames the first n bytes cover whole.
+func wholeFrames(frames []*frame.Frame, n int) int {
+	for i, f := range frames {
+		if n < f.Len() {
+			return i
+		}
+		n -= f.Len()
+	}
+	return len(frames)
 }
 
 // gather points the writer's iovecs at up to maxIovecs frames and returns
@@ -306,7 +357,8 @@ func writev(fd int, iovecs []syscall.Iovec) (int, error) {
 }
 
 // handOff copies the bytes of frames after the first skip into netpoll's
-// output buffer. The caller holds wmu.
+// output buffer, and keeps how many frames it took and their oldest stamps
+// for waitFlush to count. The caller holds wmu.
 func (c *conn) handOff(frames []*frame.Frame, skip int) (int, error) {
 	size := -skip
 	for _, f := range frames {
@@ -316,6 +368,7 @@ func (c *conn) handOff(frames []*frame.Frame, skip int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	c.handed = handedFrames{}
 	at := 0
 	for _, f := range frames {
 		b := f.Bytes()
@@ -325,8 +378,34 @@ func (c *conn) handOff(frames []*frame.Frame, skip int) (int, error) {
 		}
 		at += copy(buf[at:], b[skip:])
 		skip = 0
+		c.handed.add(f)
 	}
 	return size, nil
+}
+
+// handedFrames are the frames of a hand-off to netpoll's buffer, counted
+// once its flush ends.
+type handedFrames struct {
+	frames    int
+	bytes     int
+	published int64 // the oldest of their stamps (0: none)
+	fanned    int64
+}
+
+func (h *handedFrames) add(f *frame.Frame) {
+	published, fanned := f.Stamps()
+	h.frames++
+	h.bytes += f.Len()
+	h.published = oldest(h.published, published)
+	h.fanned = oldest(h.fanned, fanned)
+}
+
+// oldest returns the earlier of two stamps, 0 being none.
+func oldest(a, b int64) int64 {
+	if a == 0 || (b != 0 && b < a) {
+		return b
+	}
+	return a
 }
 
 // waitFlush waits until netpoll has written the handed bytes, then returns
@@ -340,11 +419,18 @@ func (c *conn) waitFlush(handed int, after afterWrite) {
 		// before it runs the close callback that takes wmu.
 		err = c.nc.Writer().Flush()
 	}
+	h := c.handed
 	c.wmu.Unlock()
 	if err != nil {
+		if err != errConnClosed {
+			c.recordReason(reasonWriteError)
+		}
+		c.server.metrics.drop(c.dropReason(), h.frames, h.bytes)
 		c.abandon(err)
 		return
 	}
+	c.server.metrics.add(counterFramesOut, h.frames)
+	c.writer.latency.observeShared(time.Now().UnixNano(), h.published, h.fanned, h.frames)
 	c.settle(handed)
 	switch {
 	case after != afterNothing:
@@ -373,12 +459,12 @@ func (c *conn) abandon(err error) {
 	frames := c.queue
 	c.queue = nil
 	c.mu.Unlock()
-	for _, f := range frames {
-		c.server.metrics.drop(dropClosed, 1, f.Len())
-		f.Release()
-	}
 	if err != errConnClosed {
 		c.recordReason(reasonWriteError)
+	}
+	c.dropAll(frames)
+	for _, f := range frames {
+		f.Release()
 	}
 	c.nc.Close()
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"edgepush/internal/metricset"
 )
 
 // TestDrainRefusesUpgradesAndClosesInBatches: after BeginDrain an upgrade
@@ -95,10 +97,12 @@ func TestDrainRefusesUpgradesAndClosesInBatches(t *testing.T) {
 	if got := srv.metrics.counters[counterDrained].Load(); got != total {
 		t.Fatalf("edgepush_drain_closes_total = %d, want %d", got, total)
 	}
-	var m strings.Builder
-	srv.WriteMetrics(&m)
+	m, err := metricset.Text(srv.Metrics())
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, line := range []string{"edgepush_drain_closes_total 10\n", "edgepush_draining 1\n"} {
-		if !strings.Contains(m.String(), line) {
+		if !strings.Contains(m, line) {
 			t.Errorf("metrics lack %q", line)
 		}
 	}

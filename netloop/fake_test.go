@@ -38,12 +38,15 @@ func newDetachedServer(cfg Config) *Server {
 	s.controls = frame.NewControls()
 	s.registry.init()
 	s.closer.init()
+	if !s.cfg.NoHistograms {
+		s.latency = newLatency(1)
+	}
 	return s
 }
 
 // conn returns an open conn on route rt whose writer has no goroutine.
 func (s *Server) conn(rt route) *conn {
-	c := &conn{server: s, nc: &fakeConnection{}, writer: newWriter(&s.metrics), route: rt}
+	c := &conn{server: s, nc: &fakeConnection{}, writer: newWriter(&s.metrics, s.latency.part(0)), route: rt}
 	c.phase.Store(int32(phaseOpen))
 	return c
 }

@@ -83,6 +83,7 @@ func (c *conn) readFrame(buf []byte) int {
 		}
 		return 0
 	}
+	c.server.metrics.add(counterFramesIn, 1)
 	payload := buf[size:end]
 	if c.unmasked < h.Length {
 		ws.Cipher(payload[c.unmasked:], h.Mask, int(c.unmasked))

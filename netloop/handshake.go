@@ -31,6 +31,7 @@ func (c *conn) handshake(buf []byte) int {
 	end := bytes.Index(buf, []byte("\r\n\r\n"))
 	if end < 0 {
 		if len(buf) > cfg.MaxHandshake || bytes.Count(buf, crlf) > cfg.MaxHeaders+1 {
+			c.server.metrics.failUpgrade(failTooLarge)
 			c.rejectHTTP(http.StatusRequestHeaderFieldsTooLarge, "")
 			return len(buf)
 		}
@@ -38,6 +39,7 @@ func (c *conn) handshake(buf []byte) int {
 	}
 	head := buf[:end+4]
 	if len(head) > cfg.MaxHandshake {
+		c.server.metrics.failUpgrade(failTooLarge)
 		c.rejectHTTP(http.StatusRequestHeaderFieldsTooLarge, "")
 		return len(buf)
 	}
@@ -50,8 +52,10 @@ func (c *conn) serveHead(head []byte) {
 	req, ok := parseRequest(head)
 	switch {
 	case !ok:
+		c.server.metrics.failUpgrade(failBadRequest)
 		c.rejectHTTP(http.StatusBadRequest, "")
 	case req.headers > c.server.cfg.MaxHeaders:
+		c.server.metrics.failUpgrade(failTooLarge)
 		c.rejectHTTP(http.StatusRequestHeaderFieldsTooLarge, "")
 	case string(req.path) == "/ws" && c.server.cfg.Handler != nil:
 		c.upgrade(head, req, routePush)
@@ -104,13 +108,16 @@ func (c *conn) upgrade(head []byte, req request, rt route) {
 	s := c.server
 	switch {
 	case s.Draining():
+		s.metrics.reject(rejectDraining)
 		c.recordReason(reasonHandshakeBad)
 		c.respond(unavailableResponse)
 		return
 	case len(req.origin) > 0 && !s.originAllowed(req.origin):
+		s.metrics.failUpgrade(failOrigin)
 		c.rejectHTTP(http.StatusForbidden, "origin not allowed")
 		return
 	case req.hasKey && !validKey(req.key):
+		s.metrics.failUpgrade(failBadKey)
 		c.rejectHTTP(http.StatusBadRequest, "bad Sec-WebSocket-Key")
 		return
 	}
@@ -125,6 +132,7 @@ func (c *conn) upgrade(head []byte, req request, rt route) {
 	})
 	if err != nil {
 		s.metrics.add(counterHTTP, 1)
+		s.metrics.failUpgrade(failHandshake)
 		c.recordReason(reasonHandshakeBad)
 		c.phase.Store(int32(phaseClosing))
 		c.closingSince.Store(now())

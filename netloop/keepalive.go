@@ -38,6 +38,7 @@ func (c *conn) check(t int64) {
 	switch phase(c.phase.Load()) {
 	case phaseHandshake:
 		if t-c.createdAt > int64(cfg.HandshakeTimeout) {
+			c.server.metrics.failUpgrade(failTimeout)
 			c.recordReason(reasonHandshakeSlow)
 			c.fail(closeNone)
 		}

@@ -62,6 +62,7 @@ type Server struct {
 	upgrader ws.Upgrader           // the zero value: RFC 6455 checks, no extensions
 	files    map[string]staticFile // Config.Files as whole responses
 	metrics  metrics
+	latency  *latency // nil with Config.NoHistograms
 	registry registry
 	closer   closer
 	writers  []*writer
@@ -89,9 +90,12 @@ func New(cfg Config) *Server {
 	}
 	s.registry.init()
 	s.closer.init()
+	if !cfg.NoHistograms {
+		s.latency = newLatency(cfg.Writers)
+	}
 	s.writers = make([]*writer, cfg.Writers)
 	for i := range s.writers {
-		s.writers[i] = newWriter(&s.metrics)
+		s.writers[i] = newWriter(&s.metrics, s.latency.part(i))
 		go s.writers[i].run(s.stop)
 	}
 	go s.sweep()

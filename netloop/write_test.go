@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+
+	"edgepush/internal/metricset"
 )
 
 // TestSlowConsumerIsCutOff: a subscriber that never reads is cut off once
@@ -73,10 +75,12 @@ func TestSlowConsumerIsCutOff(t *testing.T) {
 	if !waitFor(10*time.Second, func() bool { return srv.handler.subscribers() == 1 }) {
 		t.Fatalf("sessions after cut-off = %d, want 1: the slow one's was not ended", srv.handler.subscribers())
 	}
-	var metrics strings.Builder
-	srv.WriteMetrics(&metrics)
+	metrics, err := metricset.Text(srv.Metrics())
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, want := range []string{`edgepush_closes_total{reason="slow_consumer"} 1`, "edgepush_connections 1"} {
-		if !strings.Contains(metrics.String(), want) {
+		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %q", want)
 		}
 	}

@@ -6,10 +6,12 @@
 #   - continuous publishing to 10,000 subscribers of one key (throughput),
 #   - the machine's floor: raw write(2) fan-out to 19,000 connections,
 #   - a resubscribe storm: 19,000 clients back at once with since (issue 6),
-#   - the history's memory at 100,000 keys with the default history (issue 6).
+#   - the history's memory at 100,000 keys with the default history (issue 6),
+#   - a drain of 19,000 clients to another node, unpaced and over 30 s: the
+#     reconnect rate the other node sees.
 # Each server run uses a fresh edgepush on 127.0.0.1; every process started
 # here is stopped on exit. Sizes can be lowered for a quick look:
-#   IDLE="2000" FANOUT=2000 THROUGHPUT=2000 RESUB=2000 HISTORY_KEYS=10000 scripts/bench-edge.sh
+#   IDLE="2000" FANOUT=2000 THROUGHPUT=2000 RESUB=2000 HISTORY_KEYS=10000 DRAIN=2000 scripts/bench-edge.sh
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -19,34 +21,19 @@ THROUGHPUT=${THROUGHPUT:-10000}
 RATE=${RATE:-100}
 RESUB=${RESUB:-19000}
 HISTORY_KEYS=${HISTORY_KEYS:-100000}
+DRAIN=${DRAIN:-19000}
 WS=127.0.0.1:18180
 API=127.0.0.1:18181
 
-mkdir -p bin
-go build -o bin/edgepush ./cmd/edgepush
-go build -o bin/edgebench ./cmd/edgebench
-
-server=""
-stop_server() {
-	if [ -n "$server" ]; then
-		kill -TERM "$server" 2>/dev/null || true
-		wait "$server" 2>/dev/null || true
-		server=""
-	fi
-}
-trap stop_server EXIT
+# shellcheck source=scripts/server.sh
+. scripts/server.sh
 
 # with_server FLAGS -- EDGEBENCH ARGS: runs one scenario against a fresh server.
 with_server() {
 	local flags=$1
 	shift
 	# shellcheck disable=SC2086
-	bin/edgepush -listen "$WS" -api "$API" -log-level warn $flags &
-	server=$!
-	for _ in $(seq 50); do
-		curl -sf "http://$API/healthz" >/dev/null 2>&1 && break
-		sleep 0.1
-	done
+	start_server $flags
 	bin/edgebench "$@" -target "$WS" -api "$API" -json
 	stop_server
 }
@@ -60,6 +47,7 @@ with_server "" throughput -conns "$THROUGHPUT" -rate "$RATE" -duration 10s
 with_server "-writers 1" throughput -conns "$THROUGHPUT" -rate "$RATE" -duration 10s
 bin/edgebench floor -conns "$FANOUT" -writers 1 -rounds 10 -json
 bin/edgebench floor -conns "$FANOUT" -writers 2 -rounds 10 -json
-# These two spawn their own server beside bin/edgebench.
+# These spawn their own servers beside bin/edgebench.
 bin/edgebench resub -spawn -conns "$RESUB" -pushes 10 -json
 bin/edgebench history -spawn -keys "$HISTORY_KEYS" -per-key 64 -json
+bin/edgebench drain -conns "$DRAIN" -windows 0,30s -json

@@ -1,7 +1,6 @@
 package sources
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -11,8 +10,12 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"edgepush/hub"
 	"edgepush/internal/jsonapi"
+	"edgepush/internal/metricset"
 	"edgepush/internal/ratelog"
 )
 
@@ -58,7 +61,7 @@ type api struct {
 	pub     Publisher
 	subs    Subscriptions
 	ready   func(context.Context) error
-	metrics func(io.Writer)
+	metrics http.Handler
 	logger  *slog.Logger
 }
 
@@ -73,7 +76,8 @@ type Deps struct {
 	Publisher     Publisher                   // required
 	Subscriptions Subscriptions               // nil: no /v1/subscriptions (404)
 	Ready         func(context.Context) error // nil: always ready; else /readyz is 503 with its error's text (ErrDraining during a drain)
-	Metrics       func(io.Writer)             // nil: /metrics is empty
+	Metrics       prometheus.Gatherer         // nil: /metrics is empty
+	Registerer    prometheus.Registerer       // nil: the API's own requests are not counted; else edgepush_api_requests_total and _duration_seconds
 	Logger        *slog.Logger                // nil: slog.Default()
 }
 
@@ -84,7 +88,7 @@ type Deps struct {
 //	GET  /v1/subscriptions?app=A&id=X  one id's count and nodes
 //	GET  /healthz                 {"status":"ok"}: the process serves
 //	GET  /readyz                  {"status":"ready"}, or 503 with the reason: the store and the bus are reachable, no drain
-//	GET  /metrics                 what Metrics writes, Prometheus text format
+//	GET  /metrics                 what Metrics gathers, in the Prometheus text format (promhttp)
 //
 // The body's Content-Type picks the push: application/json is a text push of
 // that JSON value, text/plain a text push of the body as a JSON string,
@@ -97,18 +101,20 @@ func NewAPI(cfg APIConfig, deps Deps) http.Handler {
 	// A failing store fails every publish: one line per period, with the
 	// count of those held back.
 	logger = ratelog.Logger(logger, ratelog.Options{})
-	a := &api{cfg: cfg.withDefaults(), pub: deps.Publisher, subs: deps.Subscriptions, ready: deps.Ready, metrics: deps.Metrics, logger: logger}
+	a := &api{cfg: cfg.withDefaults(), pub: deps.Publisher, subs: deps.Subscriptions, ready: deps.Ready, logger: logger}
+	a.metrics = metricsHandler(deps.Metrics, logger)
 	mux := http.NewServeMux()
-	mux.Handle("/v1/publish", jsonapi.Allow(a.publish, http.MethodPost))
+	route := instrument(deps.Registerer)
+	mux.Handle("/v1/publish", route("publish", jsonapi.Allow(a.publish, http.MethodPost)))
 	if a.subs != nil {
-		mux.Handle("/v1/subscriptions", jsonapi.Allow(a.subscriptions, http.MethodGet, http.MethodHead))
+		mux.Handle("/v1/subscriptions", route("subscriptions", jsonapi.Allow(a.subscriptions, http.MethodGet, http.MethodHead)))
 	}
-	mux.Handle("/readyz", jsonapi.Allow(a.readiness, http.MethodGet, http.MethodHead))
-	mux.Handle("/healthz", jsonapi.Allow(a.health, http.MethodGet, http.MethodHead))
-	mux.Handle("/metrics", jsonapi.Allow(a.writeMetrics, http.MethodGet, http.MethodHead))
-	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+	mux.Handle("/readyz", route("readyz", jsonapi.Allow(a.readiness, http.MethodGet, http.MethodHead)))
+	mux.Handle("/healthz", route("healthz", jsonapi.Allow(a.health, http.MethodGet, http.MethodHead)))
+	mux.Handle("/metrics", route("metrics", jsonapi.Allow(a.metrics.ServeHTTP, http.MethodGet, http.MethodHead)))
+	mux.Handle("/", route("other", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		jsonapi.WriteError(w, http.StatusNotFound, codeNotFound, "no such route")
-	})
+	})))
 	return mux
 }
 
@@ -293,14 +299,40 @@ func (a *api) readiness(w http.ResponseWriter, r *http.Request) {
 	jsonapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
-func (a *api) writeMetrics(w http.ResponseWriter, _ *http.Request) {
-	var buf bytes.Buffer
-	if a.metrics != nil {
-		a.metrics(&buf)
+// instrument returns what wraps the handler of each route so that its
+// requests are counted by status and method and timed, in series
+// registered with reg; with a nil reg, nothing.
+func instrument(reg prometheus.Registerer) func(route string, h http.Handler) http.Handler {
+	if reg == nil {
+		return func(_ string, h http.Handler) http.Handler { return h }
 	}
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(buf.Bytes())
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "edgepush_api_requests_total",
+		Help: "Requests to the internal API, by route, HTTP status and method.",
+	}, []string{"route", "code", "method"})
+	durations := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "edgepush_api_request_duration_seconds",
+		Help:    "Time to answer a request to the internal API, by route (a publish: its store append and bus send included).",
+		Buckets: metricset.LatencyBuckets(),
+	}, []string{"route"})
+	reg.MustRegister(requests, durations)
+	return func(route string, h http.Handler) http.Handler {
+		labels := prometheus.Labels{"route": route}
+		h = promhttp.InstrumentHandlerCounter(requests.MustCurryWith(labels), h)
+		return promhttp.InstrumentHandlerDuration(durations.MustCurryWith(labels), h)
+	}
+}
+
+// metricsHandler serves what g gathers; a collector that fails is
+// logged and left out, the rest served.
+func metricsHandler(g prometheus.Gatherer, logger *slog.Logger) http.Handler {
+	if g == nil {
+		g = prometheus.NewRegistry()
+	}
+	return promhttp.HandlerFor(g, promhttp.HandlerOpts{
+		ErrorLog:      slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		ErrorHandling: promhttp.ContinueOnError,
+	})
 }
 
 // formatBytes writes n as a whole number of MiB or KiB when it is one.

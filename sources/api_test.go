@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"edgepush/frame"
 	"edgepush/hub"
 	"edgepush/internal/jsonapi"
@@ -403,12 +405,14 @@ func TestPublishErrorsFromPublisher(t *testing.T) {
 }
 
 func TestHealthAndMetrics(t *testing.T) {
-	metrics := func(w io.Writer) { io.WriteString(w, "edgepush_connections 3\n") }
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "edgepush_connections", Help: "Open."}, func() float64 { return 3 }))
+	exposed := "# HELP edgepush_connections Open.\n# TYPE edgepush_connections gauge\nedgepush_connections 3\n"
 	tests := []struct {
 		name       string
 		method     string
 		target     string
-		metrics    func(io.Writer)
+		metrics    prometheus.Gatherer
 		wantStatus int
 		wantType   string // media type
 		wantBody   string // exact, for 200
@@ -417,7 +421,7 @@ func TestHealthAndMetrics(t *testing.T) {
 		{"healthz", http.MethodGet, "/healthz", metrics, 200, "application/json", `{"status":"ok"}` + "\n", ""},
 		{"healthz HEAD", http.MethodHead, "/healthz", metrics, 200, "application/json", "", ""},
 		{"healthz POST", http.MethodPost, "/healthz", metrics, 405, "application/json", "", "GET, HEAD"},
-		{"metrics", http.MethodGet, "/metrics", metrics, 200, "text/plain", "edgepush_connections 3\n", ""},
+		{"metrics", http.MethodGet, "/metrics", metrics, 200, "text/plain", exposed, ""},
 		{"metrics none", http.MethodGet, "/metrics", nil, 200, "text/plain", "", ""},
 		{"metrics DELETE", http.MethodDelete, "/metrics", metrics, 405, "application/json", "", "GET, HEAD"},
 		{"unknown route", http.MethodGet, "/v2/publish", metrics, 404, "application/json", "", ""},

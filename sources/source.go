@@ -13,7 +13,7 @@
 // connections or sockets.
 //
 //	p := hub.NewPipeline(hub.PipelineConfig{}, store, hub.NewLocalBus(), h)
-//	api := sources.NewAPI(sources.APIConfig{}, sources.Deps{Publisher: p, Metrics: server.WriteMetrics})
+//	api := sources.NewAPI(sources.APIConfig{}, sources.Deps{Publisher: p.Source("api"), Metrics: registry})
 //	http.ListenAndServe("127.0.0.1:8081", api)
 package sources
 

@@ -9,10 +9,12 @@
 //	edgebench churn -conns 5000 -rounds 5           # connect storms; the server must return to baseline
 //	edgebench resub -conns 19000 -pushes 10 -spawn  # resubscribe storm: all reconnect with since, must catch up exactly
 //	edgebench history -keys 100000 -per-key 64 -spawn  # memory per key and per held value of the history
+//	edgebench drain -conns 19000 -windows 0,30s     # a node drains its clients to another: the reconnect rate there
 //
 // Every scenario targets a server already running (-target and -api) on
 // 127.0.0.0/8, or with -spawn (table, resub, history) fresh servers it
-// starts there, is bounded in connections and time, and stops by itself.
+// starts there (drain always starts its own two), is bounded in
+// connections and time, and stops by itself.
 package main
 
 import (
@@ -50,11 +52,12 @@ var scenarios = map[string]func(ctx context.Context, args []string, out io.Write
 	"resub":        resub,
 	"history":      history,
 	"cluster":      cluster,
+	"drain":        drain,
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || scenarios[args[0]] == nil {
-		fmt.Fprintln(stderr, "usage: edgebench table|fanout|throughput|idle|churn|resub|history|floor [flags]; edgebench SCENARIO -h for its flags")
+		fmt.Fprintln(stderr, "usage: edgebench table|fanout|throughput|idle|churn|resub|history|drain|floor [flags]; edgebench SCENARIO -h for its flags")
 		return 2
 	}
 	if _, err := tuning.RaiseOpenFiles(); err != nil {

@@ -49,6 +49,7 @@ type Config struct {
 	LogLevel     slog.Level    // -log-level
 	LogFormat    string        // -log-format: text or json
 	Pprof        string        // -pprof: address of net/http/pprof, empty for none
+	Histograms   bool          // -latency-histograms: the publish-to-written and queue-wait histograms of /metrics
 }
 
 // envPrefix starts the environment variable of every flag: -max-ids is
@@ -122,6 +123,7 @@ func newFlagSet(cfg *Config, lists *listFlags) *flag.FlagSet {
 	fs.StringVar(&cfg.AMQPSource, "amqp-source", "", "`queue` on the -amqp broker whose messages are readings to publish (docs/sources.md); empty: none")
 	fs.StringVar(&cfg.NodeID, "node-id", defaultNodeID(), "this node's `id` in the cluster, unique among the nodes on one Redis")
 	fs.StringVar(&cfg.Pprof, "pprof", "", "serve net/http/pprof on this `address` (keep it on localhost); empty: off")
+	fs.BoolVar(&cfg.Histograms, "latency-histograms", true, "observe every push frame written in the /metrics histograms edgepush_publish_to_write_seconds and edgepush_queue_wait_seconds (false saves their cost, docs/benchmarks.md)")
 	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM, close the clients with 1001 in batches spread over this `duration` (after /readyz turned 503 and upgrades are refused); 0: all at once")
 	cfg.LogLevel = slog.LevelInfo
 	fs.Var((*levelFlag)(&cfg.LogLevel), "log-level", "least severe `level` logged: debug, info (the default), warn or error")

@@ -30,6 +30,7 @@ func defaults() Config {
 		DrainTimeout: 30 * time.Second,
 		LogLevel:     slog.LevelInfo,
 		LogFormat:    "text",
+		Histograms:   true,
 	}
 }
 
@@ -60,7 +61,7 @@ func TestParseConfig(t *testing.T) {
 			PingInterval: 5 * time.Second, LogLevel: slog.LevelDebug,
 			HistorySize: 64, HistoryTTL: 2 * time.Minute, KeyTTL: time.Hour, MessageRate: 100, MessageBurst: 200,
 			NodeID: defaultNodeID(), PollInterval: time.Second, StaleAfter: 10 * time.Second,
-			DrainTimeout: 30 * time.Second, LogFormat: "text",
+			DrainTimeout: 30 * time.Second, LogFormat: "text", Histograms: true,
 		}},
 		{name: "history and rate flags", args: []string{
 			"-history-size", "8", "-history-ttl", "10s", "-key-ttl", "5m", "-message-rate", "2.5", "-message-burst", "3",
@@ -96,6 +97,7 @@ func TestParseConfig(t *testing.T) {
 		{name: "apps without datacenter", args: []string{"-poll-apps", "a"}, wantErr: "-datacenter"},
 		{name: "datacenter not http", args: []string{"-datacenter", "dc:8090", "-poll-apps", "a"}, wantErr: "data center URL"},
 		{name: "bad poll app", args: []string{"-datacenter", "http://dc", "-poll-apps", "a\x01"}, wantErr: "app"},
+		{name: "poll app twice", args: []string{"-datacenter", "http://dc", "-poll-apps", "a,b,a"}, wantErr: "app \"a\" named twice"},
 		{name: "bad poll interval", args: []string{"-poll-interval", "0s"}, wantErr: "-poll-interval"},
 		{name: "every env variable", env: map[string]string{
 			"EDGEPUSH_LISTEN": ":9000", "EDGEPUSH_API": "127.0.0.1:9001", "EDGEPUSH_DEMO": "true", "EDGEPUSH_ECHO": "1",
@@ -108,7 +110,7 @@ func TestParseConfig(t *testing.T) {
 			PingInterval: time.Minute, LogLevel: slog.LevelWarn,
 			HistorySize: 64, HistoryTTL: 2 * time.Minute, KeyTTL: time.Hour, MessageRate: 100, MessageBurst: 200,
 			NodeID: defaultNodeID(), PollInterval: time.Second, StaleAfter: 10 * time.Second,
-			DrainTimeout: 30 * time.Second, LogFormat: "text",
+			DrainTimeout: 30 * time.Second, LogFormat: "text", Histograms: true,
 		}},
 		{name: "flag wins over env", args: []string{"-max-ids", "8", "-demo=false"},
 			env:  map[string]string{"EDGEPUSH_MAX_IDS": "99", "EDGEPUSH_DEMO": "true", "EDGEPUSH_ECHO": "true"},
@@ -119,6 +121,8 @@ func TestParseConfig(t *testing.T) {
 		{name: "empty env value is unset", env: map[string]string{"EDGEPUSH_LISTEN": ""}, want: defaults()},
 		{name: "other env variables ignored", env: map[string]string{"MAX_IDS": "1", "EDGEPUSH_MAXIDS": "1"}, want: defaults()},
 		{name: "log levels", args: []string{"-log-level", "error"}, want: with(func(c *Config) { c.LogLevel = slog.LevelError })},
+		{name: "no histograms", args: []string{"-latency-histograms=false"}, want: with(func(c *Config) { c.Histograms = false })},
+		{name: "no histograms from env", env: map[string]string{"EDGEPUSH_LATENCY_HISTOGRAMS": "false"}, want: with(func(c *Config) { c.Histograms = false })},
 		{name: "drain timeout", args: []string{"-drain-timeout", "3s"}, want: with(func(c *Config) { c.DrainTimeout = 3 * time.Second })},
 		{name: "drain timeout 0", env: map[string]string{"EDGEPUSH_DRAIN_TIMEOUT": "0s"}, want: with(func(c *Config) { c.DrainTimeout = 0 })},
 		{name: "drain timeout negative", args: []string{"-drain-timeout", "-1s"}, wantErr: "-drain-timeout must not be negative"},

@@ -29,10 +29,10 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
-	"runtime"
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 
 	"edgepush/frame"
@@ -165,7 +165,7 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return err
 	}
 	var apiHandler http.Handler = sources.NewAPI(sources.APIConfig{}, sources.Deps{
-		Publisher: n.pipeline, Subscriptions: n.subs, Ready: n.ready, Metrics: n.writeMetrics, Logger: logger, // NewAPI limits its own lines
+		Publisher: n.pipeline.Source("api"), Subscriptions: n.subs, Ready: n.ready, Metrics: n.registry, Registerer: n.registry, Logger: logger, // NewAPI limits its own lines
 	})
 	if cfg.Demo && cfg.DataCenter == "" {
 		apiHandler = withDataCenter(apiHandler, datacenter.NewSim(datacenter.SimConfig{Logger: limited}))
@@ -246,11 +246,12 @@ type node struct {
 	index    *redisstore.Index // the subscription index with -redis, else nil
 	subs     sources.Subscriptions
 	bus      hub.Bus
-	amqp     *amqpbus.Bus       // the bus with -amqp, else nil
-	poller   *poller.Poller     // with -datacenter, else nil
-	source   *amqpsource.Source // with -amqp-source, else nil
-	stop     context.CancelFunc // ends the index's loop
-	stopped  chan struct{}      // closed when it has ended
+	amqp     *amqpbus.Bus         // the bus with -amqp, else nil
+	poller   *poller.Poller       // with -datacenter, else nil
+	source   *amqpsource.Source   // with -amqp-source, else nil
+	stop     context.CancelFunc   // ends the index's loop
+	stopped  chan struct{}        // closed when it has ended
+	registry *prometheus.Registry // what /metrics serves
 }
 
 func newNode(cfg Config, logger *slog.Logger) (*node, error) {
@@ -280,6 +281,7 @@ func newNode(cfg Config, logger *slog.Logger) (*node, error) {
 		Origins:      cfg.Origins,
 		PingInterval: cfg.PingInterval,
 		Echo:         cfg.Echo,
+		NoHistograms: !cfg.Histograms,
 		Handler:      n.sessions,
 		Frames:       frames,
 		Files: map[string]netloop.File{
@@ -290,6 +292,7 @@ func newNode(cfg Config, logger *slog.Logger) (*node, error) {
 		Logger: logger,
 	})
 	n.server = srv
+	n.registry = n.newRegistry()
 	return n, nil
 }
 
@@ -389,11 +392,12 @@ func (n *node) startPoller(ctx context.Context, cfg Config, logger *slog.Logger)
 	p, err := poller.New(poller.Config{
 		URL: cfg.DataCenter, Apps: cfg.PollApps, Interval: cfg.PollInterval, EveryPoll: cfg.PollEvery,
 		StaleAfter: cfg.StaleAfter, BinaryApps: cfg.BinaryApps, Logger: logger,
-	}, n.pipeline, n.subs, members)
+	}, n.pipeline.Source("poller"), n.subs, members)
 	if err != nil {
 		return err
 	}
 	n.poller = p
+	n.registry.MustRegister(p.Metrics())
 	go p.Run(ctx)
 	logger.Info("polling the data center", "url", cfg.DataCenter, "apps", cfg.PollApps, "interval", cfg.PollInterval)
 	return nil
@@ -401,11 +405,12 @@ func (n *node) startPoller(ctx context.Context, cfg Config, logger *slog.Logger)
 
 // startAMQPSource publishes the readings of the -amqp-source queue.
 func (n *node) startAMQPSource(ctx context.Context, cfg Config, logger *slog.Logger) error {
-	src, err := amqpsource.New(amqpsource.Config{URLs: cfg.AMQP, Queue: cfg.AMQPSource}, n.pipeline, logger)
+	src, err := amqpsource.New(amqpsource.Config{URLs: cfg.AMQP, Queue: cfg.AMQPSource}, n.pipeline.Source("amqp"), logger)
 	if err != nil {
 		return err
 	}
 	n.source = src
+	n.registry.MustRegister(src.Metrics())
 	go src.Run(ctx)
 	logger.Info("publishing from the amqp source", "queue", cfg.AMQPSource)
 	return nil
@@ -430,29 +435,6 @@ func (l localSubscriptions) App(_ context.Context, app string) ([]hub.KeyCount, 
 	return l.hub.App(app, l.node), nil
 }
 
-// writeMetrics writes every layer's counters and the process's memory.
-func (n *node) writeMetrics(w io.Writer) {
-	n.server.WriteMetrics(w)
-	n.sessions.WriteMetrics(w)
-	st := n.hub.Stats()
-	fmt.Fprintf(w, "# TYPE edgepush_publishes_total counter\nedgepush_publishes_total %d\n", st.Deliveries)
-	fmt.Fprintf(w, "# TYPE edgepush_pushes_encoded_total counter\nedgepush_pushes_encoded_total %d\n", st.Encoded)
-	fmt.Fprintf(w, "# TYPE edgepush_deliveries_total counter\nedgepush_deliveries_total %d\n", st.Delivered)
-	fmt.Fprintf(w, "# TYPE edgepush_deliveries_refused_total counter\nedgepush_deliveries_refused_total %d\n", st.Dropped)
-	fmt.Fprintf(w, "# TYPE edgepush_topics gauge\nedgepush_topics %d\n", st.Topics)
-	fmt.Fprintf(w, "# TYPE edgepush_subscriptions gauge\nedgepush_subscriptions %d\n", st.Subscribers)
-	if n.memory != nil {
-		fmt.Fprintf(w, "# TYPE edgepush_store_keys gauge\nedgepush_store_keys %d\n", n.memory.Keys())
-	}
-	if n.poller != nil {
-		n.poller.WriteMetrics(w)
-	}
-	if n.source != nil {
-		writeSourceMetrics(w, n.source.Stats())
-	}
-	writeProcessMetrics(w)
-}
-
 // close removes the node from the index and releases the store and the
 // bus, after the servers stopped.
 func (n *node) close() {
@@ -462,28 +444,6 @@ func (n *node) close() {
 	}
 	n.bus.Close()
 	n.store.Close()
-}
-
-// writeProcessMetrics adds the process's resident memory to /metrics, so
-// that memory per connection can be read from outside.
-func writeProcessMetrics(w io.Writer) {
-	if rss, err := tuning.ResidentBytes(); err == nil {
-		fmt.Fprintf(w, "# TYPE edgepush_process_resident_bytes gauge\nedgepush_process_resident_bytes %d\n", rss)
-	}
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	for _, g := range []struct {
-		name  string
-		value uint64
-	}{
-		{"go_memstats_heap_alloc_bytes", m.HeapAlloc},
-		{"go_memstats_heap_inuse_bytes", m.HeapInuse},
-		{"go_memstats_stack_inuse_bytes", m.StackInuse},
-		{"go_memstats_sys_bytes", m.Sys},
-		{"go_goroutines", uint64(runtime.NumGoroutine())},
-	} {
-		fmt.Fprintf(w, "# TYPE %s gauge\n%s %d\n", g.name, g.name, g.value)
-	}
 }
 
 // servePprof serves the runtime profiles for operators; a failure to
@@ -569,23 +529,4 @@ func shutdown(srv *netloop.Server, api *http.Server) error {
 		errs = append(errs, fmt.Errorf("websocket server shutdown: %w", err))
 	}
 	return errors.Join(errs...)
-}
-
-// writeSourceMetrics writes the AMQP source's counters.
-func writeSourceMetrics(w io.Writer, st amqpsource.Stats) {
-	fmt.Fprintln(w, "# HELP edgepush_amqp_source_total Messages of the -amqp-source queue, by outcome.")
-	fmt.Fprintln(w, "# TYPE edgepush_amqp_source_total counter")
-	for _, c := range []struct {
-		outcome string
-		n       uint64
-	}{
-		{"received", st.Received}, {"redelivered", st.Redelivered}, {"published", st.Published}, {"requeued", st.Requeued},
-		{"rejected_no_key", st.Rejected.NoKey}, {"rejected_bad_key", st.Rejected.BadKey},
-		{"rejected_content_type", st.Rejected.ContentType}, {"rejected_json", st.Rejected.JSON},
-		{"rejected_utf8", st.Rejected.UTF8}, {"rejected_too_large", st.Rejected.TooLarge},
-		{"rejected_refused", st.Rejected.Refused},
-	} {
-		fmt.Fprintf(w, "edgepush_amqp_source_total{outcome=%q} %d\n", c.outcome, c.n)
-	}
-	fmt.Fprintf(w, "# HELP edgepush_amqp_source_reconnects_total Connections of the AMQP source after the first.\n# TYPE edgepush_amqp_source_reconnects_total counter\nedgepush_amqp_source_reconnects_total %d\n", st.Reconnects)
 }

@@ -121,6 +121,7 @@ type Bus struct {
 	stop     chan struct{}
 	done     chan struct{}
 	closed   atomic.Bool
+	counts   busCounts
 
 	mu       sync.Mutex // guards the following fields
 	conn     *amqp.Connection
@@ -239,6 +240,7 @@ func (b *Bus) Send(ctx context.Context, m hub.Message) (func(context.Context) er
 	dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, b.cfg.Exchange, RoutingKey(m.Key), false, false, amqp.Publishing{
 		Headers: amqp.Table{
 			"app": m.Key.App, "id": m.Key.ID, "seq": int64(m.Seq), "ts": m.TS, "kind": int32(m.Kind), "epoch": m.Epoch,
+			"pub": m.Published,
 		},
 		Body: m.Data,
 	})
@@ -293,7 +295,8 @@ func decode(d amqp.Delivery) (hub.Message, bool) {
 		return hub.Message{}, false
 	}
 	epoch, _ := d.Headers["epoch"].(string)
-	return hub.Message{Key: k, Entry: hub.Entry{Seq: uint64(seq), TS: ts, Kind: hub.Kind(kind), Data: d.Body, Epoch: epoch}}, true
+	published, _ := d.Headers["pub"].(int64) // 0 from a node that sends none
+	return hub.Message{Key: k, Entry: hub.Entry{Seq: uint64(seq), TS: ts, Kind: hub.Kind(kind), Data: d.Body, Epoch: epoch}, Published: published}, true
 }
 
 // nodeQueue is the name of a node's queue.

@@ -37,6 +37,7 @@ func (b *Bus) run() {
 			delay = min(2*delay, backoffMax)
 			continue
 		}
+		b.counts.connects.Add(1)
 		b.cfg.Logger.Info("amqp bus connected", "queue", b.queue)
 		delay = backoffMin
 		attempt = -1
@@ -140,8 +141,11 @@ func (b *Bus) serve(deliveries <-chan amqp.Delivery, lost chan *amqp.Error) bool
 			if !ok {
 				return true
 			}
+			b.counts.received.Add(1)
 			m, ok := decode(d)
 			switch {
+			case !ok:
+				b.counts.undecodable.Add(1)
 			case ok && m.Kind.Notice():
 				b.deliver(m) // no seq to put in order
 			case ok:
@@ -193,6 +197,7 @@ func (b *Bus) bind() {
 		return
 	}
 	if err := bindAll(ctl, b.queue, b.cfg.Exchange, toBind); err != nil {
+		b.counts.bindFailures.Add(1)
 		b.cfg.Logger.Warn("amqp bus: bind failed", "keys", len(toBind), "err", err)
 		b.mu.Lock()
 		for _, k := range toBind {
@@ -212,6 +217,7 @@ func (b *Bus) bind() {
 	}
 	for _, k := range toUnbind {
 		if err := ctl.QueueUnbind(b.queue, RoutingKey(k), b.cfg.Exchange, nil); err != nil {
+			b.counts.bindFailures.Add(1)
 			b.cfg.Logger.Warn("amqp bus: unbind failed", "app", k.App, "id", k.ID, "err", err)
 			return
 		}

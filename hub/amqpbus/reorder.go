@@ -3,6 +3,7 @@ package amqpbus
 import (
 	"context"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"edgepush/hub"
@@ -24,11 +25,13 @@ type reorder struct {
 	stats   reorderStats
 }
 
+// reorderStats are written by the reorder's goroutine and read by
+// scrapes.
 type reorderStats struct {
-	reordered uint64 // messages held, then delivered in order
-	filled    uint64 // messages read from the history to fill a hole
-	skipped   uint64 // seqs neither the bus nor the history had
-	stale     uint64 // messages at or below a seq already delivered
+	reordered atomic.Uint64 // messages held, then delivered in order
+	filled    atomic.Uint64 // messages read from the history to fill a hole
+	skipped   atomic.Uint64 // seqs neither the bus nor the history had
+	stale     atomic.Uint64 // messages at or below a seq already delivered
 }
 
 // keyOrder is one key's state.
@@ -61,7 +64,7 @@ func (r *reorder) add(m hub.Message, now time.Time) {
 		r.send(st, m)
 		r.drain(st)
 	case m.Seq <= st.last:
-		r.stats.stale++
+		r.stats.stale.Add(1)
 	default:
 		if len(st.held) == 0 {
 			st.since = now
@@ -97,7 +100,7 @@ func (r *reorder) drain(st *keyOrder) {
 		m := st.held[0]
 		st.held = st.held[1:]
 		if m.Seq == st.last+1 {
-			r.stats.reordered++
+			r.stats.reordered.Add(1)
 			r.send(st, m)
 		}
 	}
@@ -129,13 +132,13 @@ func (r *reorder) resolve(k hub.Key, st *keyOrder) {
 	if err == nil && history.Recovered && history.Epoch == st.epoch { // another epoch's seqs are not these
 		for _, e := range history.Entries {
 			if e.Seq > st.last && e.Seq < first {
-				r.stats.filled++
+				r.stats.filled.Add(1)
 				r.send(st, hub.Message{Key: k, Entry: e})
 			}
 		}
 	}
 	if first > st.last+1 {
-		r.stats.skipped += first - st.last - 1
+		r.stats.skipped.Add(first - st.last - 1)
 		st.last = first - 1
 	}
 	r.drain(st)

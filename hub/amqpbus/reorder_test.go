@@ -59,7 +59,7 @@ func TestReorder(t *testing.T) {
 				r.tick(now.Add(time.Second), time.Minute)
 			}
 			if fmt.Sprint(got) != tc.out {
-				t.Fatalf("delivered %v, want %s (stats %+v)", got, tc.out, r.stats)
+				t.Fatalf("delivered %v, want %s (reordered %d, filled %d, skipped %d)", got, tc.out, r.stats.reordered.Load(), r.stats.filled.Load(), r.stats.skipped.Load())
 			}
 		})
 	}

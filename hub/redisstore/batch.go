@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -39,6 +40,8 @@ type batcher struct {
 	calls    chan *call
 	stop     chan struct{}
 	stopOnce sync.Once
+	sent     atomic.Uint64 // pipelines sent
+	scripts  atomic.Uint64 // scripts in them
 }
 
 func newBatcher(client redis.UniversalClient) *batcher {
@@ -113,6 +116,8 @@ func (b *batcher) exec(batch []*call) {
 		cmds[i] = c.script.EvalSha(ctx, pipe, c.keys, c.args...)
 	}
 	pipe.Exec(ctx) // each command carries its own error
+	b.sent.Add(1)
+	b.scripts.Add(uint64(len(batch)))
 	for i, c := range batch {
 		cmd := cmds[i]
 		if err := cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {

@@ -1,12 +1,14 @@
 package session
 
 import (
-	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"edgepush/internal/metricset"
 )
 
 type counter int
@@ -22,14 +24,14 @@ const (
 	counterCount
 )
 
-var counterNames = [counterCount]string{
-	counterSessions:      "edgepush_sessions_total",
-	counterMessages:      "edgepush_session_messages_total",
-	counterSubscribes:    "edgepush_subscribes_total",
-	counterLastValues:    "edgepush_last_values_sent_total",
-	counterReplayed:      "edgepush_pushes_replayed_total",
-	counterRateCloses:    "edgepush_rate_limit_closes_total",
-	counterHeldOverflows: "edgepush_recovery_overflows_total",
+var counterSeries = [counterCount]struct{ name, help string }{
+	counterSessions:      {"edgepush_sessions_total", "Push-protocol sessions opened (WebSocket connections on /ws)."},
+	counterMessages:      {"edgepush_session_messages_total", "Client messages the protocol handled."},
+	counterSubscribes:    {"edgepush_subscribes_total", "Keys subscribed by sub messages (each key of a sub counts)."},
+	counterLastValues:    {"edgepush_last_values_sent_total", "Last values sent after a sub without since."},
+	counterReplayed:      {"edgepush_pushes_replayed_total", "Pushes replayed from the history after a sub with since."},
+	counterRateCloses:    {"edgepush_rate_limit_closes_total", "Connections closed for sending messages over the rate limit."},
+	counterHeldOverflows: {"edgepush_recovery_overflows_total", "Recoveries that held more live pushes than they may, and told gap instead."},
 }
 
 var errorCodes = [...]string{codeBadJSON, codeBadRequest, codeUnknownOp, codeBadKey, codeBadSince,
@@ -62,18 +64,16 @@ func (m *metrics) gap(reason string) {
 	}
 }
 
-func (m *metrics) write(w io.Writer) {
-	for i, name := range counterNames {
-		fmt.Fprintf(w, "# TYPE %s counter\n%s %d\n", name, name, m.counters[i].Load())
+func (m *metrics) collector() prometheus.Collector {
+	var set metricset.Set
+	for i, c := range counterSeries {
+		set.Counter(c.name, c.help, m.counters[i].Load)
 	}
-	fmt.Fprintf(w, "# TYPE edgepush_protocol_errors_total counter\n")
-	for i, code := range errorCodes {
-		fmt.Fprintf(w, "edgepush_protocol_errors_total{code=%q} %d\n", code, m.errors[i].Load())
-	}
-	fmt.Fprintf(w, "# TYPE edgepush_gaps_total counter\n")
-	for i, reason := range gapReasons {
-		fmt.Fprintf(w, "edgepush_gaps_total{reason=%q} %d\n", reason, m.gaps[i].Load())
-	}
+	set.CounterBy("edgepush_protocol_errors_total", "Error replies sent to clients, by code.",
+		"code", errorCodes[:], func(i int) uint64 { return m.errors[i].Load() })
+	set.CounterBy("edgepush_gaps_total", "Gaps told to clients (pushes they cannot recover), by reason.",
+		"reason", gapReasons[:], func(i int) uint64 { return m.gaps[i].Load() })
+	return set
 }
 
 // limitedLog logs an error at most once every so often, with the count of

@@ -27,9 +27,10 @@ package session
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"edgepush/hub"
 	"edgepush/netloop"
@@ -117,5 +118,6 @@ func (h *Handler) Open(c netloop.Conn) netloop.Session {
 	return s
 }
 
-// WriteMetrics writes the protocol's counters in the Prometheus text format.
-func (h *Handler) WriteMetrics(w io.Writer) { h.metrics.write(w) }
+// Metrics returns the protocol's series for a prometheus.Registry:
+// sessions, subscribes, replays, error replies by code and gaps by reason.
+func (h *Handler) Metrics() prometheus.Collector { return h.metrics.collector() }

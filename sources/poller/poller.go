@@ -37,6 +37,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -178,9 +179,12 @@ func check(cfg Config) error {
 	if len(cfg.Apps) == 0 {
 		return fmt.Errorf("%w: no app to poll", ErrConfig)
 	}
-	for _, app := range cfg.Apps {
+	for i, app := range cfg.Apps {
 		if err := hub.ValidatePart(app); err != nil {
 			return fmt.Errorf("%w: app %q: %w", ErrConfig, app, err)
+		}
+		if slices.Contains(cfg.Apps[:i], app) {
+			return fmt.Errorf("%w: app %q named twice", ErrConfig, app)
 		}
 	}
 	return nil

@@ -1,9 +1,11 @@
 package poller
 
 import (
-	"fmt"
-	"io"
 	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"edgepush/internal/metricset"
 )
 
 // The reasons the poller counts under, in edgepush_poller_total{event=...}.
@@ -56,21 +58,18 @@ func (p *Poller) Count(reason string) uint64 {
 	return 0
 }
 
-// WriteMetrics writes the poller's series in the Prometheus text format.
-func (p *Poller) WriteMetrics(w io.Writer) {
-	fmt.Fprintln(w, "# HELP edgepush_poller_total Events of the data-center poller, by kind.")
-	fmt.Fprintln(w, "# TYPE edgepush_poller_total counter")
-	for i, r := range reasons {
-		fmt.Fprintf(w, "edgepush_poller_total{event=%q} %d\n", r, p.stats.counts[i].Load())
-	}
-	fmt.Fprintln(w, "# HELP edgepush_poller_keys Keys this node polls, by app.")
-	fmt.Fprintln(w, "# TYPE edgepush_poller_keys gauge")
-	p.mu.Lock()
-	for _, app := range p.cfg.Apps {
-		fmt.Fprintf(w, "edgepush_poller_keys{app=%q} %d\n", app, p.polled[app])
-	}
-	p.mu.Unlock()
-	fmt.Fprintln(w, "# HELP edgepush_poller_stale_keys Keys polled here without a value for longer than the staleness limit.")
-	fmt.Fprintln(w, "# TYPE edgepush_poller_stale_keys gauge")
-	fmt.Fprintf(w, "edgepush_poller_stale_keys %d\n", p.stale.count())
+// Metrics returns the poller's series for a prometheus.Registry: events
+// by kind, the keys it polls by app, and the keys stale now.
+func (p *Poller) Metrics() prometheus.Collector {
+	var set metricset.Set
+	set.CounterBy("edgepush_poller_total", "Events of the data-center poller, by kind (requests, failures by reason, values published or unchanged, stale and fresh).",
+		"event", reasons, func(i int) uint64 { return p.stats.counts[i].Load() })
+	set.GaugeBy("edgepush_poller_keys", "Keys this node polls, by app.", "app", p.cfg.Apps, func(i int) float64 {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return float64(p.polled[p.cfg.Apps[i]])
+	})
+	set.Gauge("edgepush_poller_stale_keys", "Keys polled here without a value for longer than the staleness limit.",
+		func() float64 { return float64(p.stale.count()) })
+	return set
 }
