@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"net/netip"
-	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -346,16 +345,6 @@ func perSecond(sorted []time.Duration) []int {
 	}
 	return counts
 }
-
-// signal sends sig to server i.
-func (s *Servers) signal(i int, sig os.Signal) error { return s.procs[i].cmd.Process.Signal(sig) }
-
-// exited is closed once server i has exited.
-func (s *Servers) exited(i int) <-chan struct{} { return s.procs[i].done }
-
-// exitCode is server i's exit code once it has exited; -1 if a signal
-// ended it.
-func (s *Servers) exitCode(i int) int { return s.procs[i].cmd.ProcessState.ExitCode() }
 
 // String is the windows side by side, then the reconnects per second.
 func (r DrainResult) String() string {

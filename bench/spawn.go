@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"strconv"
 	"syscall"
@@ -142,6 +143,16 @@ func (s *Servers) Pids() []int {
 	}
 	return pids
 }
+
+// signal sends sig to server i.
+func (s *Servers) signal(i int, sig os.Signal) error { return s.procs[i].cmd.Process.Signal(sig) }
+
+// exited is closed once server i has exited.
+func (s *Servers) exited(i int) <-chan struct{} { return s.procs[i].done }
+
+// exitCode is server i's exit code once it has exited; -1 if a signal
+// ended it.
+func (s *Servers) exitCode(i int) int { return s.procs[i].cmd.ProcessState.ExitCode() }
 
 // Stop sends SIGTERM to every server and waits for them, killing any that
 // has not exited after 15 s.
