@@ -13,6 +13,8 @@
 //	store := hub.NewMemoryStore(hub.MemoryStoreConfig{Watched: h.Watched})
 //	p := hub.NewPipeline(hub.PipelineConfig{}, store, hub.NewLocalBus(), h)
 //	h.Subscribe(sub, hub.Key{App: "demo", ID: "001"}) // sub implements Subscriber
+//	api := p.Source("api") // publishes counted as the API's in p.Metrics()
+//	api.Publish(ctx, hub.Key{App: "demo", ID: "001"}, hub.Text, []byte(`21.5`))
 //	p.SendText("demo", "001", []byte(`{"t":21.5}`), func(r hub.Result, err error) {
 //		// r.Seq is the key's new sequence number, r.Delivered the number of
 //		// subscribers the push was queued to.
@@ -23,6 +25,9 @@
 //	Pipeline key lock (one per key, held from the append to the end of Deliver)
 //	MemoryStore shard mu
 //	Hub shard mu (read-held for a fan-out; Subscriber.Send runs under it)
+//
+// Pipeline.mu, which guards the list of Sources, is a leaf: nothing else is
+// taken while it is held.
 //
 // Subscriber.Send runs under a shard's read lock, so it must not block or
 // call back into the hub.
