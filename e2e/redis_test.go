@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -260,21 +259,7 @@ func TestSubscriptionIndexAcrossNodes(t *testing.T) {
 // connectionsOf reads edgepush_connections from s's /metrics.
 func connectionsOf(t *testing.T, s *Server) int {
 	t.Helper()
-	resp, err := http.Get(s.APIURL("/metrics"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var body strings.Builder
-	io.Copy(&body, resp.Body)
-	for _, line := range strings.Split(body.String(), "\n") {
-		if v, ok := strings.CutPrefix(line, "edgepush_connections "); ok {
-			n, _ := strconv.Atoi(v)
-			return n
-		}
-	}
-	t.Fatalf("no edgepush_connections in /metrics of %s", s.API)
-	return 0
+	return int(value(t, scrape(t, s), "edgepush_connections"))
 }
 
 // TestReusePortSharesOnePort: two nodes started with -reuseport on one

@@ -13,35 +13,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"edgepush/frame"
 	"edgepush/hub"
+	"edgepush/hub/hubtest"
 	"edgepush/internal/jsonapi"
 )
-
-// recorder is a hub.Subscriber that keeps a copy of every frame queued to it.
-type recorder struct {
-	mu     sync.Mutex
-	frames [][]byte
-}
-
-func (r *recorder) Send(_ uint64, _ string, f *frame.Frame) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.frames = append(r.frames, bytes.Clone(f.Bytes()))
-	return true
-}
-
-func (r *recorder) taken() [][]byte {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.frames
-}
 
 // testTime is the hub's clock in these tests, so that ts is known.
 var testTime = time.UnixMilli(1_700_000_000_123)
@@ -57,29 +37,6 @@ func newTestHub() testHub {
 	p := hub.NewPipeline(hub.PipelineConfig{Now: func() time.Time { return testTime }},
 		hub.NewMemoryStore(hub.MemoryStoreConfig{}), hub.NewLocalBus(), h)
 	return testHub{Hub: h, Pipeline: p}
-}
-
-// decodeFrame splits one unmasked, final server frame into its first byte
-// and its payload.
-func decodeFrame(t *testing.T, b []byte) (byte, []byte) {
-	t.Helper()
-	if len(b) < 2 {
-		t.Fatalf("frame of %d bytes", len(b))
-	}
-	if b[1]&0x80 != 0 {
-		t.Fatalf("server frame is masked")
-	}
-	n, rest := uint64(b[1]&0x7f), b[2:]
-	switch n {
-	case 126:
-		n, rest = uint64(binary.BigEndian.Uint16(rest)), rest[2:]
-	case 127:
-		n, rest = binary.BigEndian.Uint64(rest), rest[8:]
-	}
-	if uint64(len(rest)) != n {
-		t.Fatalf("frame header says %d payload bytes, frame has %d", n, len(rest))
-	}
-	return b[0], rest
 }
 
 // textPush is the JSON of a text push.
@@ -235,7 +192,7 @@ func TestPublish(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newTestHub()
-			sub := &recorder{}
+			sub := &hubtest.Recorder{}
 			k := tt.key
 			if k == (hub.Key{}) {
 				k = hub.Key{App: "demo", ID: "001"}
@@ -270,7 +227,7 @@ func TestPublish(t *testing.T) {
 				if got := resp.Header.Get("Allow"); got != tt.wantAllow {
 					t.Errorf("Allow = %q, want %q", got, tt.wantAllow)
 				}
-				if n := len(sub.taken()); n != 0 {
+				if n := len(sub.Taken()); n != 0 {
 					t.Errorf("%d frames queued after a failed publish", n)
 				}
 				return
@@ -282,7 +239,7 @@ func TestPublish(t *testing.T) {
 			if reply.Seq != 1 || reply.Delivered != 1 || reply.Epoch == "" {
 				t.Errorf("reply = %+v, want seq 1, delivered 1 and an epoch", reply)
 			}
-			frames := sub.taken()
+			frames := sub.Taken()
 			if len(frames) != 1 {
 				t.Fatalf("%d frames queued, want 1", len(frames))
 			}
@@ -294,7 +251,7 @@ func TestPublish(t *testing.T) {
 // checkPush checks that b is the push of data to k with sequence number seq.
 func checkPush(t *testing.T, b []byte, first byte, k hub.Key, seq uint64, data string) {
 	t.Helper()
-	gotFirst, payload := decodeFrame(t, b)
+	gotFirst, payload := hubtest.DecodeFrame(t, b)
 	if gotFirst != first {
 		t.Fatalf("first byte = %#x, want %#x", gotFirst, first)
 	}
@@ -315,7 +272,7 @@ func checkPush(t *testing.T, b []byte, first byte, k hub.Key, seq uint64, data s
 
 func TestPublishSeqGrowsByOne(t *testing.T) {
 	h := newTestHub()
-	first, second := &recorder{}, &recorder{}
+	first, second := &hubtest.Recorder{}, &hubtest.Recorder{}
 	k := hub.Key{App: "demo", ID: "001"}
 	h.Subscribe(first, k)
 	h.Subscribe(second, k)
@@ -343,8 +300,8 @@ func TestPublishSeqGrowsByOne(t *testing.T) {
 	if got := publish("002"); got.Seq != 1 || got.Delivered != 0 {
 		t.Errorf("other key = %+v, want its own seq 1 and no delivery", got)
 	}
-	for _, sub := range []*recorder{first, second} {
-		frames := sub.taken()
+	for _, sub := range []*hubtest.Recorder{first, second} {
+		frames := sub.Taken()
 		if len(frames) != 5 {
 			t.Fatalf("%d frames, want 5", len(frames))
 		}

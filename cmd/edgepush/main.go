@@ -360,12 +360,10 @@ func (n *node) ready(ctx context.Context) error {
 	if n.server.Draining() {
 		return sources.ErrDraining
 	}
-	if rs, ok := n.store.(*redisstore.Store); ok {
-		if err := rs.Ping(ctx); err != nil {
-			return errors.New("store: redis not reachable")
-		}
+	if !n.storeUp(ctx) {
+		return errors.New("store: redis not reachable")
 	}
-	if n.amqp != nil && !n.amqp.Connected() {
+	if !n.busUp() {
 		return errors.New("bus: rabbitmq not connected")
 	}
 	return nil

@@ -50,25 +50,29 @@ func (n *node) stateMetrics() prometheus.Collector {
 		bus = "rabbitmq"
 	}
 	set.GaugeBy("edgepush_store_up", "1 if the store answers (in memory: always; Redis: a ping within a second at this scrape), else 0.",
-		"store", []string{store}, func(int) float64 { return metricset.Bool(n.storeUp()) })
+		"store", []string{store}, func(int) float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), pingTimeout)
+			defer cancel()
+			return metricset.Bool(n.storeUp(ctx))
+		})
 	set.GaugeBy("edgepush_bus_up", "1 if the bus is connected (in process: always; RabbitMQ: a connection open now), else 0.",
-		"bus", []string{bus}, func(int) float64 { return metricset.Bool(n.amqp == nil || n.amqp.Connected()) })
+		"bus", []string{bus}, func(int) float64 { return metricset.Bool(n.busUp()) })
 	if n.memory != nil {
 		set.Gauge("edgepush_store_keys", "Keys the in-memory store holds a stream for.", func() float64 { return float64(n.memory.Keys()) })
 	}
 	return set
 }
 
-// storeUp reports whether the store answers now.
-func (n *node) storeUp() bool {
+// storeUp reports whether the store answers now: always in memory, a
+// ping within ctx for Redis. /readyz and edgepush_store_up ask it.
+func (n *node) storeUp(ctx context.Context) bool {
 	rs, ok := n.store.(*redisstore.Store)
-	if !ok {
-		return true
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), pingTimeout)
-	defer cancel()
-	return rs.Ping(ctx) == nil
+	return !ok || rs.Ping(ctx) == nil
 }
+
+// busUp reports whether the bus is connected: always in process, a
+// connection open now for RabbitMQ.
+func (n *node) busUp() bool { return n.amqp == nil || n.amqp.Connected() }
 
 // processMetrics is the process's resident memory under the name edgebench
 // and its peers read (the same as process_resident_memory_bytes).

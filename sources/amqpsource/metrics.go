@@ -35,7 +35,7 @@ func (s *Source) Metrics() prometheus.Collector {
 			return s.rejected[i-len(counts)].Load()
 		})
 	set.Counter("edgepush_amqp_source_reconnects_total", "Connections of the AMQP source that consumed, after the first.",
-		func() uint64 { return max(s.connects.Load(), 1) - 1 })
+		s.reconnects)
 	set.Gauge("edgepush_amqp_source_connected", "1 while the source has its queue on an open connection, else 0.",
 		func() float64 { return metricset.Bool(s.Connected()) })
 	set.Gauge("edgepush_amqp_source_consuming", "1 while the source takes deliveries (not paused after a failed publish), else 0.",

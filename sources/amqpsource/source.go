@@ -303,7 +303,7 @@ func (s *Source) Stats() Stats {
 		Redelivered: s.redelivered.Load(),
 		Published:   s.published.Load(),
 		Requeued:    s.requeued.Load(),
-		Reconnects:  max(s.connects.Load(), 1) - 1,
+		Reconnects:  s.reconnects(),
 	}
 	r := &st.Rejected
 	for i, n := range []*uint64{&r.NoKey, &r.BadKey, &r.ContentType, &r.JSON, &r.UTF8, &r.TooLarge, &r.Refused} {
@@ -311,6 +311,9 @@ func (s *Source) Stats() Stats {
 	}
 	return st
 }
+
+// reconnects is the connections that consumed, after the first.
+func (s *Source) reconnects() uint64 { return max(s.connects.Load(), 1) - 1 }
 
 // State returns what the source does now.
 func (s *Source) State() State {

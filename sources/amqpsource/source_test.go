@@ -1,22 +1,19 @@
 package amqpsource
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"edgepush/frame"
 	"edgepush/hub"
+	"edgepush/hub/hubtest"
 )
 
 func TestNewChecksTheConfig(t *testing.T) {
@@ -316,13 +313,13 @@ func TestEndToEnd(t *testing.T) {
 	store := hub.NewMemoryStore(hub.MemoryStoreConfig{})
 	defer store.Close()
 	p := hub.NewPipeline(hub.PipelineConfig{}, store, hub.NewLocalBus(), h)
-	sub := &subscriber{}
+	sub := &hubtest.Recorder{}
 	k := hub.Key{App: "plant", ID: "line.3"}
 	h.Subscribe(sub, k)
 	startWith(t, Config{Queue: queue}, p, nil, true)
 	send(t, ch, queue+".x", "plant.line.3", amqp.Publishing{ContentType: "application/json", Body: []byte(`{"t":21.5}`)})
-	waitUntil(t, "the push at the subscriber", func() bool { return len(sub.taken()) == 1 })
-	op, payload := decodeFrame(t, sub.taken()[0])
+	waitUntil(t, "the push at the subscriber", func() bool { return len(sub.Taken()) == 1 })
+	op, payload := hubtest.DecodeFrame(t, sub.Taken()[0])
 	if op != 0x81 {
 		t.Fatalf("frame byte 0 %#x, want a final text frame", op)
 	}
@@ -340,43 +337,4 @@ func TestEndToEnd(t *testing.T) {
 	if st, err := p.Last(context.Background(), k); err != nil || len(st.Entries) != 1 {
 		t.Fatalf("history %+v, %v", st, err)
 	}
-}
-
-// subscriber is a hub.Subscriber that keeps a copy of every frame.
-type subscriber struct {
-	mu     sync.Mutex // guards frames
-	frames [][]byte
-}
-
-func (s *subscriber) Send(_ uint64, _ string, f *frame.Frame) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.frames = append(s.frames, bytes.Clone(f.Bytes()))
-	return true
-}
-
-func (s *subscriber) taken() [][]byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.frames
-}
-
-// decodeFrame splits one unmasked server frame into its first byte and
-// its payload.
-func decodeFrame(t *testing.T, b []byte) (byte, []byte) {
-	t.Helper()
-	if len(b) < 2 || b[1]&0x80 != 0 {
-		t.Fatalf("frame % x", b)
-	}
-	n, rest := uint64(b[1]&0x7f), b[2:]
-	switch n {
-	case 126:
-		n, rest = uint64(binary.BigEndian.Uint16(rest)), rest[2:]
-	case 127:
-		n, rest = binary.BigEndian.Uint64(rest), rest[8:]
-	}
-	if uint64(len(rest)) != n {
-		t.Fatalf("frame says %d payload bytes, has %d", n, len(rest))
-	}
-	return b[0], rest
 }

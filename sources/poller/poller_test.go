@@ -16,6 +16,7 @@ import (
 
 	"edgepush/frame"
 	"edgepush/hub"
+	"edgepush/hub/hubtest"
 	"edgepush/sources/datacenter"
 )
 
@@ -466,29 +467,16 @@ func TestBadConfig(t *testing.T) {
 	}
 }
 
-// frames keeps each push's frame.
-type frames struct {
-	mu  sync.Mutex
-	all [][]byte
-}
-
-func (r *frames) Send(_ uint64, _ string, f *frame.Frame) bool {
-	r.mu.Lock()
-	r.all = append(r.all, slices.Clone(f.Bytes()))
-	r.mu.Unlock()
-	return true
-}
-
 // TestBinaryAppsGetTypedValues: an app of BinaryApps gets binary pushes
 // whose data is the typed value (a tag, then the value).
 func TestBinaryAppsGetTypedValues(t *testing.T) {
 	f := newFixture(t, Config{BinaryApps: []string{"demo"}}, values(1000, map[string]string{"001": `-2`, "002": `"hé"`}))
-	a, b := &frames{}, &frames{}
+	a, b := &hubtest.Recorder{}, &hubtest.Recorder{}
 	f.hub.Subscribe(a, hub.Key{App: "demo", ID: "001"})
 	f.hub.Subscribe(b, hub.Key{App: "demo", ID: "002"})
 	f.poll("demo")
 	cases := []struct {
-		got  *frames
+		got  *hubtest.Recorder
 		id   string
 		want []byte
 	}{
@@ -496,9 +484,7 @@ func TestBinaryAppsGetTypedValues(t *testing.T) {
 		{b, "002", append([]byte{4}, "hé"...)},                                // string
 	}
 	for _, tc := range cases {
-		tc.got.mu.Lock()
-		all := tc.got.all
-		tc.got.mu.Unlock()
+		all := tc.got.Taken()
 		if len(all) != 1 || all[0][0] != 0x82 { // FIN and opcode 2: binary
 			t.Fatalf("%s: frames %x, want one binary frame", tc.id, all)
 		}
